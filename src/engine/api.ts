@@ -86,6 +86,8 @@ export interface CommitConfirmation {
   welcomes: NostrEvent[];
   /** Out-of-band ratchet trees (only with `outOfBandRatchetTree`), keyed by invitee pubkey. */
   outOfBandTrees?: Record<Hex, Uint8Array>;
+  /** Held events that became readable once this commit was applied (e.g. messages of the new epoch). */
+  outcomes?: ProcessOutcome[];
 }
 
 export interface InnerMessage {
@@ -174,4 +176,10 @@ export interface MarmotEngine {
   groups(): GroupSummary[];
   group(groupId: Hex): GroupSummary | undefined;
   inspect(groupId: Hex): Promise<GroupInspection>;
+
+  /**
+   * Experimental (`outOfBandRatchetTree`, non-MIP): hand over a ratchet tree received out of band
+   * (`CommitConfirmation.outOfBandTrees`); Welcomes waiting for it are processed and their outcomes returned.
+   */
+  provideRatchetTree?(tree: Uint8Array, now: number): Promise<ProcessOutcome[]>;
 }

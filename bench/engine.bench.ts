@@ -1,0 +1,369 @@
+/**
+ * Engine vs raw ts-mls, the same MLS work, one run (tinybench).
+ *
+ *   npm run bench:engine            sizes 2, 10, 50, 150
+ *   npm run bench:engine:short      sizes 2, 10   (or BENCH_SIZES=2,10)
+ *
+ * Per group size N (members before the operation):
+ *   add      engine: inviteMembers + confirmCommit (KeyPackage event checks, Add commit, Welcome rumor,
+ *                    seal, size check, 445 wrap and signature, state persisted, gift wrap)
+ *            raw:    createCommit with one Add (+ Welcome), MLSMessage encoding
+ *   join     engine: processEvent(gift wrap) (unwrap, checks, joinGroup, group data checks, KeyPackage rotation)
+ *            raw:    MLSMessage decoding + joinGroup
+ *   commit   engine: processEvent(445 self-update commit) (verify, decrypt, authorization, apply, persist)
+ *            raw:    MLSMessage decoding + processMessage
+ *   message  engine: sendMessage + processEvent (rumor, 445 wrap/sign/verify/decrypt, author check, persist)
+ *            raw:    createApplicationMessage + encode/decode + processMessage
+ * At N >= 140 an inline ratchet tree no longer fits a NIP-44 Welcome; both sides then use a Welcome
+ * without the tree and hand the tree over directly (engine: experimental outOfBandRatchetTree).
+ * Results: a table on stdout, reports/bench-engine.json and reports/bench-engine.md.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { Bench } from "tinybench";
+import {
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  decode,
+  defaultKeyPackageEqualityConfig,
+  defaultKeyRetentionConfig,
+  defaultLifetimeConfig,
+  defaultPaddingConfig,
+  defaultProposalTypes,
+  encode,
+  joinGroup,
+  mlsMessageDecoder,
+  mlsMessageEncoder,
+  processMessage,
+  type ClientState,
+  type KeyPackage,
+  type MlsContext,
+  type MlsFramedMessage,
+  type MlsWelcomeMessage,
+  type PrivateKeyPackage,
+} from "ts-mls";
+import { createEngine } from "../src/engine/engine.ts";
+import type { NostrEvent } from "../src/engine/api.ts";
+import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../src/engine/identity.ts";
+import { makeGroupDataExtension, makeRequiredCapabilities } from "../src/engine/mip01-group-data.ts";
+import { createRng } from "../src/sim/random.ts";
+
+type Eng = Awaited<ReturnType<typeof createEngine>>;
+
+const SIZES = (process.env.BENCH_SIZES ?? "2,10,50,150").split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n >= 2);
+const RELAYS = ["wss://relay.example.test"];
+const OOB_FROM = 140;
+let clock = Math.floor(Date.now() / 1000);
+const now = (): number => ++clock;
+
+let keyCounter = 0;
+function secret(): Uint8Array {
+  return sha256(new TextEncoder().encode(`bench-engine/${keyCounter++}`));
+}
+async function engine(oob = false): Promise<Eng> {
+  const rng = createRng(`bench-engine/rng/${keyCounter}`);
+  return createEngine({ secretKey: secret(), randomBytes: (n) => rng.bytes(n), outOfBandRatchetTree: oob });
+}
+
+interface RawMember {
+  pub: KeyPackage;
+  priv: PrivateKeyPackage;
+}
+async function rawKp(i: number): Promise<RawMember> {
+  const pubkey = Buffer.from(sha256(new TextEncoder().encode(`raw/${i}`))).toString("hex");
+  const { publicPackage, privatePackage } = await generateMarmotKeyPackage({ pubkey, now: clock });
+  return { pub: publicPackage, priv: privatePackage };
+}
+
+function wrapFor(events: NostrEvent[], pubkey: string): NostrEvent {
+  const w = events.find((e) => e.tags.some((t) => t[0] === "p" && t[1] === pubkey));
+  if (!w) throw new Error("no gift wrap for joiner");
+  return w;
+}
+
+interface Row {
+  size: number;
+  op: string;
+  engineMs: number;
+  rawMs: number;
+  ratio: number;
+  goal: number;
+  samples: number;
+  outOfBandTree: boolean;
+}
+
+async function benchSize(n: number): Promise<Row[]> {
+  const oob = n >= OOB_FROM;
+  const iterations = n >= 100 ? 4 : n >= 50 ? 8 : 20;
+  const cs = await getMarmotCiphersuite();
+  const ctx: MlsContext = {
+    cipherSuite: cs,
+    authService: marmotAuthService,
+    clientConfig: {
+      keyRetentionConfig: defaultKeyRetentionConfig,
+      lifetimeConfig: defaultLifetimeConfig,
+      keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
+      paddingConfig: defaultPaddingConfig,
+    },
+  };
+
+  // ---------------- engine group of n
+  const A = await engine(oob);
+  const B = await engine();
+  const g = await A.createGroup({ name: "bench", relays: RELAYS, now: now() });
+  const kps: NostrEvent[] = [await B.createKeyPackage({ relays: RELAYS, now: clock })];
+  for (let i = 0; i < n - 2; i++) kps.push(await (await engine()).createKeyPackage({ relays: RELAYS, now: clock }));
+  const p0 = await A.inviteMembers(g.groupId, kps, now());
+  const c0 = await A.confirmCommit(p0.id);
+  if (oob) await B.provideRatchetTree(c0.outOfBandTrees![B.pubkey]!, clock);
+  const j0 = await B.processEvent(wrapFor(c0.welcomes, B.pubkey), now());
+  if (j0[0]?.kind !== "welcome") throw new Error(`B did not join: ${JSON.stringify(j0[0])}`);
+  const gid = g.groupId;
+  const syncB = async (ev: NostrEvent) => {
+    const o = await B.processEvent(ev, now());
+    if (o[0]?.kind !== "commit") throw new Error(`B out of sync: ${o[0]?.kind}`);
+  };
+
+  // ---------------- raw group of n
+  const rawA0 = await rawKp(1_000_000 + n);
+  const groupData = {
+    version: 2,
+    nostrGroupId: new Uint8Array(32).fill(7),
+    name: "bench",
+    description: "",
+    adminPubkeys: [Buffer.from(rawA0.pub.leafNode.credential.credentialType === 1 ? (rawA0.pub.leafNode.credential as { identity: Uint8Array }).identity : new Uint8Array(32)).toString("hex")],
+    relays: RELAYS,
+    imageHash: null,
+    imageKey: null,
+    imageNonce: null,
+    imageUploadKey: null,
+    disappearingMessageSecs: null,
+  };
+  let rawA: ClientState = await createGroup({
+    context: ctx,
+    groupId: new Uint8Array(32).fill(n),
+    keyPackage: rawA0.pub,
+    privateKeyPackage: rawA0.priv,
+    extensions: [makeRequiredCapabilities({ profile: "R1" }), makeGroupDataExtension(groupData)],
+  });
+  const rawBm = await rawKp(2_000_000 + n);
+  const fill: RawMember[] = [rawBm];
+  for (let i = 0; i < n - 2; i++) fill.push(await rawKp(3_000_000 + n * 1000 + i));
+  const rc0 = await createCommit({
+    context: ctx,
+    state: rawA,
+    extraProposals: fill.map((m) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage: m.pub } })),
+    ratchetTreeExtension: !oob,
+  });
+  rawA = rc0.newState;
+  let rawB: ClientState = await joinGroup({
+    context: ctx,
+    welcome: rc0.welcome!.welcome,
+    keyPackage: rawBm.pub,
+    privateKeys: rawBm.priv,
+    ...(oob ? { ratchetTree: rawA.ratchetTree } : {}),
+  });
+  const rawProcess = async (bytes: Uint8Array) => {
+    const m = decode(mlsMessageDecoder, bytes) as MlsFramedMessage;
+    const r = await processMessage({ context: ctx, state: rawB, message: m });
+    rawB = r.newState;
+    return r;
+  };
+  const leafOf = (state: ClientState, pub: KeyPackage): number => {
+    for (let i = 0; i < state.ratchetTree.length; i += 2) {
+      const node = state.ratchetTree[i];
+      if (node && node.nodeType === 1 && Buffer.from(node.leaf.signaturePublicKey).equals(Buffer.from(pub.leafNode.signaturePublicKey))) return i / 2;
+    }
+    throw new Error("leaf not found");
+  };
+  const rawRemove = async (pub: KeyPackage) => {
+    const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.remove, remove: { removed: leafOf(rawA, pub) } }] });
+    rawA = r.newState;
+    await rawProcess(encode(mlsMessageEncoder, r.commit));
+  };
+  let rawSeq = 0;
+
+  const bench = new Bench({ iterations, time: 0, warmup: false });
+
+  // ---- add
+  let addKp: NostrEvent | undefined;
+  let addPub = "";
+  let addEvents: NostrEvent[] = [];
+  bench.add(
+    "engine add",
+    async () => {
+      const p = await A.inviteMembers(gid, [addKp!], now());
+      await A.confirmCommit(p.id);
+      addEvents = [p.event];
+    },
+    {
+      beforeEach: async () => {
+        const j = await engine();
+        addKp = await j.createKeyPackage({ relays: RELAYS, now: clock });
+        addPub = j.pubkey;
+      },
+      afterEach: async () => {
+        const r = await A.removeMembers(gid, [addPub], now());
+        await A.confirmCommit(r.id);
+        for (const ev of [...addEvents, r.event]) await syncB(ev);
+      },
+    },
+  );
+  let rawAdd: RawMember | undefined;
+  let rawAddCommit: MlsFramedMessage | undefined;
+  bench.add(
+    "raw add",
+    async () => {
+      const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawAdd!.pub } }], ratchetTreeExtension: !oob });
+      encode(mlsMessageEncoder, r.commit);
+      encode(mlsMessageEncoder, r.welcome!);
+      rawA = r.newState;
+      rawAddCommit = r.commit;
+    },
+    {
+      beforeEach: async () => {
+        rawAdd = await rawKp(4_000_000 + rawSeq++);
+      },
+      afterEach: async () => {
+        await rawProcess(encode(mlsMessageEncoder, rawAddCommit!));
+        await rawRemove(rawAdd!.pub);
+      },
+    },
+  );
+
+  // ---- join
+  let joiner: Eng | undefined;
+  let joinWrap: NostrEvent | undefined;
+  let joinTree: Uint8Array | undefined;
+  bench.add(
+    "engine join",
+    async () => {
+      if (joinTree) await joiner!.provideRatchetTree(joinTree, clock);
+      const o = await joiner!.processEvent(joinWrap!, now());
+      if (o.at(-1)?.kind !== "welcome") throw new Error(`join failed: ${JSON.stringify(o)}`);
+    },
+    {
+      beforeEach: async () => {
+        joiner = await engine();
+        const kp = await joiner.createKeyPackage({ relays: RELAYS, now: clock });
+        const p = await A.inviteMembers(gid, [kp], now());
+        const c = await A.confirmCommit(p.id);
+        await syncB(p.event);
+        joinWrap = wrapFor(c.welcomes, joiner.pubkey);
+        joinTree = c.outOfBandTrees?.[joiner.pubkey];
+      },
+      afterEach: async () => {
+        const r = await A.removeMembers(gid, [joiner!.pubkey], now());
+        await A.confirmCommit(r.id);
+        await syncB(r.event);
+      },
+    },
+  );
+  let rawJoiner: RawMember | undefined;
+  let rawWelcomeBytes: Uint8Array | undefined;
+  bench.add(
+    "raw join",
+    async () => {
+      const w = decode(mlsMessageDecoder, rawWelcomeBytes!) as MlsWelcomeMessage;
+      await joinGroup({ context: ctx, welcome: w.welcome, keyPackage: rawJoiner!.pub, privateKeys: rawJoiner!.priv, ...(oob ? { ratchetTree: rawA.ratchetTree } : {}) });
+    },
+    {
+      beforeEach: async () => {
+        rawJoiner = await rawKp(5_000_000 + rawSeq++);
+        const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawJoiner.pub } }], ratchetTreeExtension: !oob });
+        rawA = r.newState;
+        rawWelcomeBytes = encode(mlsMessageEncoder, r.welcome!);
+        await rawProcess(encode(mlsMessageEncoder, r.commit));
+      },
+      afterEach: async () => rawRemove(rawJoiner!.pub),
+    },
+  );
+
+  // ---- process a commit
+  let commitEv: NostrEvent | undefined;
+  bench.add(
+    "engine commit",
+    async () => {
+      const o = await B.processEvent(commitEv!, now());
+      if (o[0]?.kind !== "commit") throw new Error(`commit not applied: ${JSON.stringify(o[0])}`);
+    },
+    {
+      beforeEach: async () => {
+        const p = await A.selfUpdate(gid, now());
+        await A.confirmCommit(p.id);
+        commitEv = p.event;
+      },
+    },
+  );
+  let rawCommitBytes: Uint8Array | undefined;
+  bench.add(
+    "raw commit",
+    async () => {
+      await rawProcess(rawCommitBytes!);
+    },
+    {
+      beforeEach: async () => {
+        const r = await createCommit({ context: ctx, state: rawA, extraProposals: [] });
+        rawA = r.newState;
+        rawCommitBytes = encode(mlsMessageEncoder, r.commit);
+      },
+    },
+  );
+
+  // ---- message round trip
+  bench.add("engine message", async () => {
+    const ev = await A.sendMessage(gid, { kind: 9, content: "benchmark message of ordinary length" }, now());
+    const o = await B.processEvent(ev, clock);
+    if (o[0]?.kind !== "application") throw new Error("message not read");
+  });
+  bench.add("raw message", async () => {
+    const rumor = JSON.stringify({ id: "0".repeat(64), pubkey: "1".repeat(64), created_at: clock, kind: 9, tags: [], content: "benchmark message of ordinary length" });
+    const r = await createApplicationMessage({ context: ctx, state: rawA, message: new TextEncoder().encode(rumor) });
+    rawA = r.newState;
+    const res = await rawProcess(encode(mlsMessageEncoder, r.message));
+    if (res.kind !== "applicationMessage") throw new Error("raw message not read");
+  });
+
+  await bench.run();
+  const mean = (name: string): { ms: number; samples: number } => {
+    const t = bench.tasks.find((x) => x.name === name);
+    const r = t?.result as { state: string; latency?: { mean: number; samplesCount?: number }; error?: unknown } | undefined;
+    if (!r || r.state !== "completed" || !r.latency) throw new Error(`${name}: ${r?.state} ${String(r?.error)}`);
+    return { ms: r.latency.mean, samples: iterations };
+  };
+  const rows: Row[] = [];
+  for (const [op, goal] of [["add", 1.2], ["join", 1.2], ["commit", 1.2], ["message", 1.5]] as const) {
+    const e = mean(`engine ${op}`);
+    const r = mean(`raw ${op}`);
+    rows.push({ size: n, op, engineMs: e.ms, rawMs: r.ms, ratio: e.ms / r.ms, goal, samples: e.samples, outOfBandTree: oob });
+  }
+  return rows;
+}
+
+const all: Row[] = [];
+for (const n of SIZES) {
+  const rows = await benchSize(n);
+  all.push(...rows);
+  for (const r of rows) {
+    console.log(`${String(r.size).padStart(4)}  ${r.op.padEnd(8)} engine ${r.engineMs.toFixed(2).padStart(8)} ms   raw ${r.rawMs.toFixed(2).padStart(8)} ms   ratio ${r.ratio.toFixed(2)}x (goal ≤${r.goal}x)${r.outOfBandTree ? "  [tree out of band]" : ""}`);
+  }
+}
+
+const md = [
+  "| members | operation | engine (ms) | raw ts-mls (ms) | engine/raw | goal |",
+  "|---:|---|---:|---:|---:|---:|",
+  ...all.map(
+    (r) =>
+      `| ${r.size}${r.outOfBandTree ? "*" : ""} | ${r.op} | ${r.engineMs.toFixed(2)} | ${r.rawMs.toFixed(2)} | ${r.ratio.toFixed(2)}x | ≤${r.goal}x${r.ratio <= r.goal ? "" : " (missed)"} |`,
+  ),
+  "",
+  all.some((r) => r.outOfBandTree) ? "\\* ratchet tree delivered out of band (an inline tree does not fit a NIP-44 Welcome at this size)." : "",
+].join("\n");
+console.log(`\n${md}`);
+await mkdir("reports", { recursive: true });
+await writeFile(
+  "reports/bench-engine.json",
+  JSON.stringify({ node: process.version, sizes: SIZES, date: new Date().toISOString(), rows: all }, null, 2) + "\n",
+);
+await writeFile("reports/bench-engine.md", `# Engine vs raw ts-mls\n\n${md}\n`);

@@ -1,0 +1,50 @@
+/**
+ * What the runner hands to every agent: the history, time, a way to wait, relay connections,
+ * and the I/O gate that tells a deterministic driver when agents are waiting on relays.
+ */
+import type { History } from "../history.ts";
+import type { RelayConnection } from "../relays/types.ts";
+import type { Clock } from "../sim/clock.ts";
+
+/**
+ * Counts the agent operations currently blocked on a relay (an ack, an EOSE, a timer). In
+ * simulation the driver advances virtual time only while something is blocked here, so that
+ * real CPU time spent on MLS never moves the virtual clock: same seed, same run.
+ */
+export class IoGate {
+  private waits = 0;
+  get waiting(): number {
+    return this.waits;
+  }
+  async wait<T>(p: Promise<T>): Promise<T> {
+    this.waits++;
+    try {
+      return await p;
+    } finally {
+      this.waits--;
+    }
+  }
+}
+
+export interface AgentMetricsSink {
+  commitCreated?(info: { agent: string; groupId: string; members: number; createMs: number }): void;
+  commitProcessed?(info: { agent: string; groupId: string; eventId: string; members: number; processMs: number }): void;
+  delivered?(info: { agent: string; eventId: string; latencyMs: number }): void;
+}
+
+export interface AgentContext {
+  history: History;
+  clock: Clock;
+  gate: IoGate;
+  /** Wait `ms` (virtual in simulation). */
+  sleep(ms: number): Promise<void>;
+  /** Open a connection to a relay URL for this agent. */
+  connect(url: string, agentName: string): RelayConnection;
+  /** Shared across agents: (nostrGroupId:epoch) keys already recorded, so 150 members record a key once. */
+  recordedKeys: Set<string>;
+  metrics?: AgentMetricsSink;
+  /** Publish timeout, ms (virtual in simulation). Default 5 000. */
+  publishTimeoutMs?: number;
+  /** How long catch-up waits for EOSE, ms. Default 10 000. */
+  eoseTimeoutMs?: number;
+}

@@ -1,0 +1,792 @@
+/**
+ * EngineAgent: an in-process Marmot client built on the project's engine. It owns an identity,
+ * an engine (memory or durable storage), connections to its relays and an online/offline state.
+ * It subscribes to what a real client needs (445 by `#h` for its groups, 1059 by `#p` to itself,
+ * KeyPackages of the people it invites), publishes with acks (a commit is confirmed only after
+ * at least one relay OK), catches up after being offline (since-cursor or full history, waiting
+ * for EOSE from every relay unless the `trustFirstEose` quirk is on), restarts from its store,
+ * and records everything into the history.
+ *
+ * Received events are queued, never processed on arrival: the driver calls `processInbox()` in a
+ * fixed agent order, which keeps simulation deterministic.
+ */
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import type { Event as NostrEvent, Filter } from "nostr-tools";
+import { getPublicKey } from "nostr-tools/pure";
+import type { EngineOptions, EngineQuirks, GroupSummary, MarmotEngine, PendingCommit, ProcessOutcome } from "../engine/api.ts";
+import type { EngineStorage } from "../engine/storage.ts";
+import { HarnessError } from "../errors.ts";
+import type { ProtocolProfile } from "../profile.ts";
+import type { PublishAck, RelayConnection, RelaySubscription } from "../relays/types.ts";
+import type { CatchUpMode, QuirkName } from "../scenarios/types.ts";
+import type { AgentContext } from "./context.ts";
+import type { Agent, AgentGroupView, CatchUpReport, CommitReport, ProbeOutcome, SendRequest } from "./types.ts";
+
+export class AgentError extends HarnessError {}
+
+export type EngineFactory = (opts: EngineOptions) => MarmotEngine | Promise<MarmotEngine>;
+
+export interface EngineAgentOptions {
+  name: string;
+  secretKey: Uint8Array;
+  relays: string[];
+  engineFactory: EngineFactory;
+  /** Called once per (re)start; the same store is handed back after a restart. */
+  storage: EngineStorage;
+  /** Whether the store survives a restart (memory stores are kept by the agent, so yes, unless lost on purpose). */
+  durable: boolean;
+  profile?: ProtocolProfile;
+  quirks?: readonly QuirkName[];
+  catchUp?: CatchUpMode;
+  randomBytes?: (n: number) => Uint8Array;
+  outOfBandRatchetTree?: boolean;
+  /** Group names we know, for views. */
+  clientName?: string;
+}
+
+const ENGINE_QUIRKS: Partial<Record<QuirkName, keyof EngineQuirks>> = {
+  skipInnerAuthorCheck: "skipInnerAuthorCheck",
+  omitMlsProposals: "omitMlsProposalsTag",
+  protectedKeyPackages: "protectedKeyPackages",
+  noPersistAfterSend: "noPersistAfterSend",
+};
+
+/** NIP-59 gift wraps are back-dated up to two days: since-cursor catch-up must look that far back for 1059. */
+const GIFT_WRAP_SLACK_S = 2 * 24 * 3600;
+const GROUP_EVENT_SLACK_S = 60;
+
+interface Inbound {
+  event: NostrEvent;
+  relay: string;
+}
+
+export class EngineAgent implements Agent {
+  readonly name: string;
+  readonly pubkey: string;
+  readonly implementation = "engine";
+  readonly quirks: readonly QuirkName[];
+  private engine!: MarmotEngine;
+  private readonly conns = new Map<string, RelayConnection>();
+  private subs: RelaySubscription[] = [];
+  private online = false;
+  private started = false;
+  private inbox: Inbound[] = [];
+  private readonly seenIds = new Set<string>();
+  /** Newest created_at seen per filter family, for since-cursor catch-up. */
+  private cursor = 0;
+  private readonly keyPackages: NostrEvent[] = [];
+  private keyPackageD: string | undefined;
+  private readonly sentAt = new Map<string, number>();
+
+  constructor(
+    private readonly ctx: AgentContext,
+    private readonly opts: EngineAgentOptions,
+  ) {
+    this.name = opts.name;
+    this.pubkey = getPublicKey(opts.secretKey);
+    this.quirks = [...(opts.quirks ?? [])];
+  }
+
+  private hasQuirk(q: QuirkName): boolean {
+    return this.quirks.includes(q);
+  }
+
+  private nowS(): number {
+    return Math.floor(this.ctx.clock.now() / 1000);
+  }
+
+  private rec(type: "invoke" | "ok" | "fail" | "info", op: string, data: Record<string, unknown> = {}): void {
+    this.ctx.history.record(this.name, type, op, data);
+  }
+
+  capabilities(): string[] {
+    const caps = ["restart", "profile:R1", "profile:R0", "spoof-author"];
+    if (this.opts.outOfBandRatchetTree) caps.push("out-of-band-tree");
+    for (const q of this.quirks) caps.push(`quirk:${q}`);
+    return caps;
+  }
+
+  isOnline(): boolean {
+    return this.online;
+  }
+
+  private async makeEngine(): Promise<void> {
+    const quirks: Partial<EngineQuirks> = {};
+    for (const q of this.quirks) {
+      const k = ENGINE_QUIRKS[q];
+      if (k) quirks[k] = true;
+    }
+    const options: EngineOptions = {
+      secretKey: this.opts.secretKey,
+      profile: this.opts.profile ?? "R1",
+      storage: this.opts.storage,
+      quirks,
+      clientName: this.opts.clientName ?? "marmot-harness",
+    };
+    if (this.opts.randomBytes) options.randomBytes = this.opts.randomBytes;
+    if (this.opts.outOfBandRatchetTree) options.outOfBandRatchetTree = true;
+    this.engine = await this.opts.engineFactory(options);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.makeEngine();
+    this.rec("info", "identity", { pubkey: this.pubkey, secretKey: bytesToHex(this.opts.secretKey), quirks: [...this.quirks], relays: this.opts.relays });
+    for (const url of this.opts.relays) {
+      const c = this.ctx.connect(url, this.name);
+      this.conns.set(url, c);
+      await this.ctx.gate.wait(c.connect());
+    }
+    this.online = true;
+    this.rec("info", "online", { mode: "start" });
+    this.resubscribe(this.nowS());
+  }
+
+  async stop(): Promise<void> {
+    this.closeSubs();
+    for (const c of this.conns.values()) await c.close();
+    this.conns.clear();
+    this.online = false;
+    this.started = false;
+  }
+
+  // ---------------------------------------------------------------- subscriptions
+
+  private closeSubs(): void {
+    for (const s of this.subs) s.close();
+    this.subs = [];
+  }
+
+  private filters(since: number | undefined): Filter[] {
+    const fs: Filter[] = [];
+    const hs = this.activeGroups().map((g) => g.nostrGroupId);
+    if (hs.length > 0) fs.push({ kinds: [445], "#h": hs, ...(since !== undefined ? { since: Math.max(0, since - GROUP_EVENT_SLACK_S) } : {}) });
+    fs.push({ kinds: [1059], "#p": [this.pubkey], ...(since !== undefined ? { since: Math.max(0, since - GIFT_WRAP_SLACK_S) } : {}) });
+    return fs;
+  }
+
+  private activeGroups(): GroupSummary[] {
+    return this.engine
+      .groups()
+      .filter((g) => g.active)
+      .sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  /** Live subscriptions from `since` on every relay; events go to the inbox. */
+  private resubscribe(since: number | undefined): void {
+    this.closeSubs();
+    if (!this.online) return;
+    const filters = this.filters(since);
+    for (const [url, c] of this.conns) {
+      this.subs.push(
+        c.subscribe(filters, {
+          onEvent: (ev) => this.enqueue(ev, url),
+        }),
+      );
+    }
+  }
+
+  private enqueue(event: NostrEvent, relay: string): void {
+    if (!this.online) return;
+    this.inbox.push({ event, relay });
+  }
+
+  hasWork(): boolean {
+    return this.inbox.length > 0;
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  private async publish(event: NostrEvent, purpose: string, extra: Record<string, unknown> = {}): Promise<PublishAck[]> {
+    if (!this.online) throw new AgentError("AGENT_OFFLINE", `${this.name} is offline and cannot publish (${purpose})`, { agent: this.name });
+    this.ctx.history.noteEvent(event, this.name, { source: this.name });
+    this.seenIds.add(event.id);
+    this.sentAt.set(event.id, this.ctx.clock.now());
+    const relays = [...this.conns.keys()];
+    this.rec("invoke", "publish", { eventId: event.id, kind: event.kind, purpose, relays, ...extra });
+    const timeoutMs = this.ctx.publishTimeoutMs ?? 5000;
+    const acks = await this.ctx.gate.wait(
+      Promise.all(
+        [...this.conns.values()].map((c) =>
+          c.publish(event, { timeoutMs }).catch(
+            (e: unknown): PublishAck => ({ relay: c.url, eventId: event.id, ok: false, message: `error: ${(e as Error).message}`, at: this.ctx.clock.now() }),
+          ),
+        ),
+      ),
+    );
+    const ok = acks.some((a) => a.ok);
+    this.rec(ok ? "ok" : "fail", "publish", { eventId: event.id, kind: event.kind, purpose, acks: acks.map((a) => ({ relay: a.relay, ok: a.ok, message: a.message, at: a.at })) });
+    return acks;
+  }
+
+  /** Publish a commit, confirm it after ≥1 OK (abandon otherwise), then send the Welcomes. */
+  private async runCommit(action: string, pending: PendingCommit, createMs: number, added: string[], removed: string[]): Promise<CommitReport> {
+    const acks = await this.publish(pending.event, "commit", { groupId: pending.groupId, epoch: pending.fromEpoch, action });
+    if (!acks.some((a) => a.ok)) {
+      this.engine.abandonCommit(pending.id);
+      this.rec("fail", "commit", { action, groupId: pending.groupId, eventId: pending.event.id, code: "COMMIT_NOT_ACKED", message: "no relay acknowledged the commit" });
+      throw new AgentError("COMMIT_NOT_ACKED", `${this.name}: no relay acknowledged the ${action} commit ${pending.event.id.slice(0, 12)} (${acks.map((a) => `${a.relay}: ${a.message}`).join("; ")})`, { eventId: pending.event.id });
+    }
+    const conf = await this.engine.confirmCommit(pending.id);
+    const epoch = Number(conf.epoch);
+    this.rec("ok", "commit", { action, groupId: pending.groupId, eventId: pending.event.id, epoch, added, removed, welcomes: conf.welcomes.length });
+    await this.snapshot(pending.groupId, "commit");
+    const wrapBytes: number[] = [];
+    for (const w of conf.welcomes) {
+      wrapBytes.push(JSON.stringify(w).length);
+      const recipient = w.tags.find((t) => t[0] === "p")?.[1];
+      await this.publish(w, "welcome", { groupId: pending.groupId, recipient, ...(conf.outOfBandTrees ? { outOfBandTree: true } : {}) });
+    }
+    this.resubscribe(this.nowS());
+    const report: CommitReport = { eventId: pending.event.id, groupId: pending.groupId, epoch, added, removed, welcomeRumorBytes: pending.welcomeRumorBytes, welcomeWrapBytes: wrapBytes, createMs };
+    if (conf.outOfBandTrees) report.outOfBandTrees = Object.fromEntries(Object.entries(conf.outOfBandTrees).map(([k, v]) => [k, bytesToHex(v)]));
+    return report;
+  }
+
+  async provideOutOfBandTree(treeHex: string): Promise<void> {
+    const eng = this.engine as MarmotEngine & { provideRatchetTree?: (tree: Uint8Array, now: number) => Promise<ProcessOutcome[]> };
+    if (typeof eng.provideRatchetTree !== "function") throw new AgentError("NO_OOB_TREE", `${this.name}'s engine cannot take an out-of-band ratchet tree`);
+    const outcomes = await eng.provideRatchetTree(hexToBytes(treeHex), this.nowS());
+    for (const o of outcomes) await this.recordOutcome(o, 0, undefined);
+    if (outcomes.some((o) => o.kind === "welcome")) await this.afterJoin();
+  }
+
+  private async timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> {
+    const t0 = performance.now();
+    const value = await f();
+    return { value, ms: performance.now() - t0 };
+  }
+
+  private requireGroup(groupId: string): GroupSummary {
+    const g = this.engine.group(groupId);
+    if (!g) throw new AgentError("AGENT_NO_GROUP", `${this.name} is not in group ${groupId.slice(0, 12)}`, { agent: this.name, groupId });
+    return g;
+  }
+
+  private requireOnline(what: string): void {
+    if (!this.online) throw new AgentError("AGENT_OFFLINE", `${this.name} is offline and cannot ${what}`, { agent: this.name });
+  }
+
+  // ---------------------------------------------------------------- KeyPackages
+
+  async publishKeyPackages(count: number, lastResort: boolean): Promise<string[]> {
+    this.requireOnline("publish KeyPackages");
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const ev = await this.engine.createKeyPackage({ relays: [...this.conns.keys()], now: this.nowS(), lastResort, ...(this.keyPackageD && i === 0 && count === 1 ? { d: this.keyPackageD } : {}) });
+      const d = ev.tags.find((t) => t[0] === "d")?.[1];
+      this.keyPackageD ??= d;
+      const acks = await this.publish(ev, "keypackage", { d, lastResort });
+      if (acks.some((a) => a.ok)) this.keyPackages.push(ev);
+      this.rec(acks.some((a) => a.ok) ? "ok" : "fail", "keypackage", { action: "publish", eventId: ev.id, kind: ev.kind, d, acks: acks.map((a) => ({ relay: a.relay, ok: a.ok, message: a.message })) });
+      ids.push(ev.id);
+    }
+    if (count > 0) {
+      const list = this.engine.keyPackageRelayList([...this.conns.keys()], this.nowS());
+      await this.publish(list, "keypackage-relay-list");
+    }
+    return ids;
+  }
+
+  async rotateKeyPackage(): Promise<string> {
+    this.requireOnline("rotate its KeyPackage");
+    const d = this.keyPackageD;
+    const ev = await this.engine.createKeyPackage({ relays: [...this.conns.keys()], now: this.nowS(), lastResort: true, ...(d ? { d } : {}) });
+    const acks = await this.publish(ev, "keypackage", { d: ev.tags.find((t) => t[0] === "d")?.[1], rotation: true });
+    this.keyPackages.push(ev);
+    this.rec(acks.some((a) => a.ok) ? "ok" : "fail", "keypackage", { action: "rotate", eventId: ev.id, d: ev.tags.find((t) => t[0] === "d")?.[1] });
+    return ev.id;
+  }
+
+  async deleteKeyPackages(): Promise<string[]> {
+    this.requireOnline("delete its KeyPackages");
+    const ids: string[] = [];
+    for (const kp of this.keyPackages.splice(0)) {
+      const del = this.engine.deleteKeyPackage(kp, this.nowS());
+      await this.publish(del, "keypackage-delete", { target: kp.id });
+      this.rec("ok", "keypackage", { action: "delete", eventId: kp.id, deletion: del.id });
+      ids.push(del.id);
+    }
+    return ids;
+  }
+
+  /** Fetch the newest KeyPackage of each invitee from this agent's relays. */
+  private async fetchKeyPackages(pubkeys: string[]): Promise<NostrEvent[]> {
+    const kinds = this.hasQuirk("only443KeyPackages") ? [443] : [30443, 443];
+    const found = await this.query([{ kinds, authors: pubkeys }], "keypackages");
+    const out: NostrEvent[] = [];
+    const missing: string[] = [];
+    for (const pk of pubkeys) {
+      const mine = found.events.filter((e) => e.pubkey === pk).sort((a, b) => (b.kind === 30443 ? 1 : 0) - (a.kind === 30443 ? 1 : 0) || b.created_at - a.created_at || (a.id < b.id ? -1 : 1));
+      const best = mine[0];
+      if (best) out.push(best);
+      else missing.push(pk);
+    }
+    if (missing.length > 0) {
+      throw new AgentError("NO_KEYPACKAGE", `${this.name} found no KeyPackage (kinds ${kinds.join("/")}) for ${missing.map((m) => m.slice(0, 12)).join(", ")}`, { missing, kinds });
+    }
+    return out;
+  }
+
+  /**
+   * Query every relay; waits for EOSE from all of them (or only the first, with trustFirstEose).
+   * A correct client does not take EOSE as proof of completeness either: it pages backwards with
+   * `until` from the oldest event it got until a page brings nothing new, which recovers events a
+   * relay skipped (bounded delivery queues, early EOSE). The trustFirstEose quirk does one pass.
+   */
+  private async query(filters: Filter[], purpose: string): Promise<{ events: NostrEvent[]; eoseFrom: string[]; complete: boolean }> {
+    const trustFirst = this.hasQuirk("trustFirstEose");
+    const all = new Map<string, NostrEvent>();
+    let first = await this.queryOnce(filters);
+    for (const e of first.events) all.set(e.id, e);
+    const eoseFrom = first.eoseFrom;
+    let complete = first.complete;
+    let pages = 0;
+    if (!trustFirst) {
+      let batch = first.events;
+      while (batch.length > 0 && pages < 50) {
+        pages++;
+        const oldest = Math.min(...batch.map((e) => e.created_at));
+        const paged = filters.map((f) => ({ ...f, until: oldest }));
+        first = await this.queryOnce(paged);
+        batch = first.events.filter((e) => !all.has(e.id));
+        for (const e of batch) all.set(e.id, e);
+        complete = complete && first.complete;
+      }
+    }
+    this.rec("info", "query", { purpose, events: all.size, eoseFrom, complete, pages });
+    const sorted = [...all.values()].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return { events: sorted, eoseFrom, complete };
+  }
+
+  private async queryOnce(filters: Filter[]): Promise<{ events: NostrEvent[]; eoseFrom: string[]; complete: boolean }> {
+    const events = new Map<string, NostrEvent>();
+    const eoseFrom: string[] = [];
+    const subs: RelaySubscription[] = [];
+    const trustFirst = this.hasQuirk("trustFirstEose");
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    let finished = false;
+    const total = this.conns.size;
+    for (const [url, c] of this.conns) {
+      subs.push(
+        c.subscribe(filters, {
+          onEvent: (ev) => {
+            if (!finished && !events.has(ev.id)) events.set(ev.id, ev);
+          },
+          onEose: () => {
+            if (finished) return;
+            eoseFrom.push(url);
+            if (trustFirst || eoseFrom.length >= total) {
+              finished = true;
+              finish();
+            }
+          },
+          onClosed: () => {
+            if (finished) return;
+            eoseFrom.push(`${url} (closed)`);
+            if (eoseFrom.length >= total) {
+              finished = true;
+              finish();
+            }
+          },
+        }),
+      );
+    }
+    const timeout = this.ctx.sleep(this.ctx.eoseTimeoutMs ?? 10_000).then(() => {
+      finished = true;
+    });
+    await this.ctx.gate.wait(Promise.race([done, timeout]));
+    finished = true;
+    for (const s of subs) s.close();
+    const complete = eoseFrom.filter((e) => !e.endsWith("(closed)")).length >= total;
+    return { events: [...events.values()], eoseFrom, complete };
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  async createGroup(opts: { name: string; adminPubkeys: string[]; relays: string[] }): Promise<AgentGroupView> {
+    this.requireOnline("create a group");
+    this.rec("invoke", "create-group", { name: opts.name });
+    const g = await this.engine.createGroup({ name: opts.name, admins: opts.adminPubkeys, relays: opts.relays, now: this.nowS() });
+    this.rec("ok", "create-group", { groupId: g.groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch });
+    await this.snapshot(g.groupId, "create");
+    this.resubscribe(this.nowS());
+    return this.view(g);
+  }
+
+  private async commitWith(action: string, groupId: string, make: () => Promise<PendingCommit>, added: string[], removed: string[]): Promise<CommitReport> {
+    this.requireOnline(action);
+    const g = this.requireGroup(groupId);
+    this.rec("invoke", "commit", { action, groupId, epoch: g.epoch, added, removed });
+    let made: { value: PendingCommit; ms: number };
+    try {
+      made = await this.timed(make);
+    } catch (e) {
+      const code = e instanceof HarnessError ? e.code : "ENGINE_ERROR";
+      this.rec("fail", "commit", { action, groupId, code, message: (e as Error).message });
+      throw e;
+    }
+    this.ctx.metrics?.commitCreated?.({ agent: this.name, groupId, members: g.members.length + added.length - removed.length, createMs: made.ms });
+    return this.runCommit(action, made.value, made.ms, added, removed);
+  }
+
+  async invite(groupId: string, pubkeys: string[]): Promise<CommitReport> {
+    this.requireOnline("invite");
+    const kps = await this.fetchKeyPackages(pubkeys);
+    return this.commitWith("invite", groupId, () => this.engine.inviteMembers(groupId, kps, this.nowS()), pubkeys, []);
+  }
+
+  async remove(groupId: string, pubkeys: string[]): Promise<CommitReport> {
+    return this.commitWith("remove", groupId, () => this.engine.removeMembers(groupId, pubkeys, this.nowS()), [], pubkeys);
+  }
+
+  async selfUpdate(groupId: string): Promise<CommitReport> {
+    return this.commitWith("self-update", groupId, () => this.engine.selfUpdate(groupId, this.nowS()), [], []);
+  }
+
+  async updateGroupData(groupId: string, patch: { name?: string; description?: string; adminPubkeys?: string[] }): Promise<CommitReport> {
+    const p: { name?: string; description?: string; adminPubkeys?: string[] } = {};
+    if (patch.name !== undefined) p.name = patch.name;
+    if (patch.description !== undefined) p.description = patch.description;
+    if (patch.adminPubkeys !== undefined) p.adminPubkeys = patch.adminPubkeys;
+    return this.commitWith("update-group-data", groupId, () => this.engine.updateGroupData(groupId, p, this.nowS()), [], []);
+  }
+
+  async commitPendingProposals(groupId: string): Promise<CommitReport | undefined> {
+    this.requireOnline("commit pending proposals");
+    const g = this.requireGroup(groupId);
+    const made = await this.timed(() => this.engine.commitPendingProposals(groupId, this.nowS()));
+    if (!made.value) return undefined;
+    this.rec("invoke", "commit", { action: "commit-proposals", groupId, epoch: g.epoch });
+    return this.runCommit("commit-proposals", made.value, made.ms, [], []);
+  }
+
+  async leave(groupId: string): Promise<{ eventId: string }> {
+    this.requireOnline("leave");
+    this.requireGroup(groupId);
+    const ev = await this.engine.leaveGroup(groupId, this.nowS());
+    const acks = await this.publish(ev, "self-remove", { groupId });
+    if (!acks.some((a) => a.ok)) throw new AgentError("PUBLISH_NOT_ACKED", `${this.name}: SelfRemove proposal not acknowledged`, { eventId: ev.id });
+    return { eventId: ev.id };
+  }
+
+  async send(groupId: string, message: SendRequest): Promise<{ eventId: string }> {
+    this.requireOnline("send");
+    const g = this.requireGroup(groupId);
+    const expectedRecipients = g.members.filter((m) => m !== this.pubkey);
+    this.rec("invoke", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, kind: message.kind ?? 9, content: message.content, expectedRecipients });
+    let ev: NostrEvent;
+    try {
+      const inner = { kind: message.kind ?? 9, content: message.content, ...(message.tags ? { tags: message.tags } : {}) };
+      ev = message.spoofAuthor ? await this.sendSpoofed(groupId, inner, message.spoofAuthor) : await this.engine.sendMessage(groupId, inner, this.nowS());
+    } catch (e) {
+      this.rec("fail", "send", { groupId, code: e instanceof HarnessError ? e.code : "ENGINE_ERROR", message: (e as Error).message });
+      throw e;
+    }
+    const acks = await this.publish(ev, "application", { groupId, epoch: g.epoch });
+    const ok = acks.some((a) => a.ok);
+    this.rec(ok ? "ok" : "fail", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, eventId: ev.id, expectedRecipients, ...(message.spoofAuthor ? { spoofedAuthor: message.spoofAuthor } : {}) });
+    if (!ok) throw new AgentError("PUBLISH_NOT_ACKED", `${this.name}: message ${ev.id.slice(0, 12)} not acknowledged by any relay`, { eventId: ev.id });
+    return { eventId: ev.id };
+  }
+
+  /**
+   * Adversarial send for interop-bug reproduction: the engine builds the inner rumor from its own
+   * `pubkey`, so for this one call the agent makes it claim another account. The MLS sender stays
+   * this agent; a receiver that checks the inner author (MIP-03) must drop the message.
+   */
+  private async sendSpoofed(groupId: string, inner: { kind: number; content: string; tags?: string[][] }, victim: string): Promise<NostrEvent> {
+    const eng = this.engine as unknown as { pubkey: string };
+    const own = eng.pubkey;
+    this.rec("info", "note", { text: `adversarial: inner rumor author forged as ${victim}` });
+    try {
+      eng.pubkey = victim;
+      return await this.engine.sendMessage(groupId, inner, this.nowS());
+    } finally {
+      eng.pubkey = own;
+    }
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  async processInbox(): Promise<number> {
+    let n = 0;
+    while (this.inbox.length > 0) {
+      const { event, relay } = this.inbox.shift() as Inbound;
+      if (this.seenIds.has(event.id)) continue;
+      this.seenIds.add(event.id);
+      this.ctx.history.noteEvent(event, relay, { relay });
+      this.rec("info", "receive", { eventId: event.id, relay, kind: event.kind });
+      await this.handle(event);
+      n++;
+    }
+    return n;
+  }
+
+  private async handle(event: NostrEvent): Promise<ProcessOutcome[]> {
+    if (event.created_at > this.cursor) this.cursor = event.created_at;
+    const before = event.kind === 445 ? this.groupForH(event) : undefined;
+    const t0 = performance.now();
+    let outcomes: ProcessOutcome[];
+    try {
+      outcomes = await this.engine.processEvent(event, this.nowS());
+    } catch (e) {
+      const code = e instanceof HarnessError ? e.code : "ENGINE_THREW";
+      this.rec("fail", "reject", { eventId: event.id, code, message: (e as Error).message, threw: true });
+      return [];
+    }
+    const ms = performance.now() - t0;
+    let joined = false;
+    for (const o of outcomes) {
+      await this.recordOutcome(o, ms, before);
+      if (o.kind === "welcome") joined = true;
+    }
+    if (joined) await this.afterJoin();
+    return outcomes;
+  }
+
+  /**
+   * After joining: fetch the group's history since the Welcome's commit (a Welcome may arrive
+   * after later commits), then go live. The noHistoryAfterJoin quirk only goes live from now.
+   */
+  private async afterJoin(): Promise<void> {
+    if (this.hasQuirk("noHistoryAfterJoin")) {
+      this.resubscribe(this.nowS());
+      return;
+    }
+    this.resubscribe(this.nowS());
+    if (!this.online || this.catchingUp) return;
+    const hs = this.activeGroups().map((g) => g.nostrGroupId);
+    const res = await this.query([{ kinds: [445], "#h": hs }], "history-after-join");
+    for (const ev of res.events) {
+      if (this.seenIds.has(ev.id)) continue;
+      this.seenIds.add(ev.id);
+      this.ctx.history.noteEvent(ev, this.name);
+      this.rec("info", "receive", { eventId: ev.id, relay: "history", kind: ev.kind });
+      await this.handle(ev);
+    }
+  }
+
+  private catchingUp = false;
+
+  private groupForH(event: NostrEvent): GroupSummary | undefined {
+    const h = event.tags.find((t) => t[0] === "h")?.[1];
+    return h ? this.engine.groups().find((g) => g.nostrGroupId === h) : undefined;
+  }
+
+  private async recordOutcome(o: ProcessOutcome, ms: number, before: GroupSummary | undefined): Promise<void> {
+    switch (o.kind) {
+      case "application": {
+        const g = this.engine.group(o.groupId);
+        this.rec("ok", "decrypt", {
+          eventId: o.eventId,
+          groupId: o.groupId,
+          nostrGroupId: g?.nostrGroupId,
+          epoch: o.epoch,
+          sender: o.sender,
+          rumorId: o.rumor.id,
+          rumorKind: o.rumor.kind,
+          rumorPubkey: o.rumor.pubkey,
+          content: o.rumor.content,
+          rumor: { id: o.rumor.id, pubkey: o.rumor.pubkey, created_at: o.rumor.created_at, kind: o.rumor.kind, tags: o.rumor.tags, content: o.rumor.content },
+        });
+        return;
+      }
+      case "commit": {
+        this.rec("ok", "commit-applied", {
+          eventId: o.eventId,
+          groupId: o.groupId,
+          nostrGroupId: before?.nostrGroupId ?? this.engine.group(o.groupId)?.nostrGroupId,
+          epoch: o.epoch,
+          committer: o.committer,
+          added: o.added,
+          removed: o.removed,
+          rolledBack: o.rolledBack,
+          selfRemoved: o.selfRemoved,
+          groupDataChanged: o.groupDataChanged,
+        });
+        this.ctx.metrics?.commitProcessed?.({ agent: this.name, groupId: o.groupId, eventId: o.eventId, members: before?.members.length ?? 0, processMs: ms });
+        if (o.selfRemoved) {
+          this.rec("info", "removed", { groupId: o.groupId, epoch: o.epoch });
+          this.resubscribe(this.cursor || this.nowS());
+        } else await this.snapshot(o.groupId, "commit-applied");
+        return;
+      }
+      case "welcome": {
+        const g = this.engine.group(o.groupId);
+        this.rec("ok", "welcome", { eventId: o.eventId, groupId: o.groupId, nostrGroupId: g?.nostrGroupId, epoch: o.epoch, inviter: o.inviter, recipient: this.pubkey });
+        await this.snapshot(o.groupId, "welcome");
+        for (const f of o.followUps) {
+          if (this.online) {
+            const acks = await this.publish(f, "welcome-follow-up", { groupId: o.groupId });
+            if (f.kind === 30443 || f.kind === 443) {
+              this.keyPackages.push(f);
+              this.rec(acks.some((a) => a.ok) ? "ok" : "fail", "keypackage", { action: "rotate-after-join", eventId: f.id, d: f.tags.find((t) => t[0] === "d")?.[1] });
+            }
+          }
+        }
+        return;
+      }
+      case "rejected":
+        this.rec("fail", "reject", { eventId: o.eventId, code: o.error.code, message: o.error.message, groupId: o.groupId });
+        return;
+      case "proposal":
+        this.rec("ok", "process", { eventId: o.eventId, outcome: "proposal", groupId: o.groupId, nostrGroupId: this.engine.group(o.groupId)?.nostrGroupId, epoch: o.epoch, sender: o.sender, proposal: o.proposal });
+        return;
+      default:
+        this.rec("info", "process", { eventId: o.eventId, outcome: o.kind, ...("reason" in o ? { reason: o.reason } : {}) });
+    }
+  }
+
+  /** Record the epoch, members and commitment, and every group-event key not yet recorded. */
+  private async snapshot(groupId: string, why: string): Promise<void> {
+    const g = this.engine.group(groupId);
+    if (!g || !g.active) return;
+    let commitment: string | undefined;
+    try {
+      const ins = await this.engine.inspect(groupId);
+      commitment = ins.epochCommitment;
+      for (const k of ins.epochKeys) {
+        const id = `${ins.nostrGroupId}:${k.epoch}`;
+        if (this.ctx.recordedKeys.has(id)) continue;
+        this.ctx.recordedKeys.add(id);
+        this.rec("info", "epoch-keys", { nostrGroupId: ins.nostrGroupId, epoch: k.epoch, key: bytesToHex(k.groupEventKey), mediaExporter: bytesToHex(k.mediaExporter) });
+      }
+    } catch (e) {
+      this.rec("info", "note", { text: `inspect failed: ${(e as Error).message}` });
+    }
+    this.rec("info", "epoch", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, members: [...g.members].sort(), admins: [...g.admins].sort(), epochCommitment: commitment, why });
+  }
+
+  // ---------------------------------------------------------------- online / offline / restart
+
+  async goOffline(): Promise<void> {
+    this.closeSubs();
+    this.online = false;
+    this.inbox = [];
+    this.rec("info", "offline", {});
+  }
+
+  async goOnline(mode?: CatchUpMode): Promise<CatchUpReport> {
+    const m = mode ?? this.opts.catchUp ?? "since-cursor";
+    this.online = true;
+    this.rec("info", "online", { mode: m });
+    return this.catchUp(m);
+  }
+
+  /** Fetch what was missed, process it in (created_at, id) order, then go live. */
+  private async catchUp(mode: CatchUpMode): Promise<CatchUpReport> {
+    this.catchingUp = true;
+    try {
+      return await this.catchUpInner(mode);
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private async catchUpInner(mode: CatchUpMode): Promise<CatchUpReport> {
+    const since = mode === "since-cursor" && this.cursor > 0 ? this.cursor : undefined;
+    const result = await this.query(this.filters(since), `catch-up:${mode}`);
+    // live from now on (anything published from here on arrives through the subscription)
+    this.resubscribe(this.nowS());
+    // Process the fetched history. Joining a group during catch-up widens the filters: fetch again.
+    let events = result.events;
+    let rounds = 0;
+    let total = 0;
+    const fetchedIds = new Set<string>();
+    while (events.length > 0 && rounds < 8) {
+      rounds++;
+      const groupsBefore = this.activeGroups().length;
+      for (const ev of events) {
+        fetchedIds.add(ev.id);
+        if (this.seenIds.has(ev.id)) continue;
+        this.seenIds.add(ev.id);
+        this.ctx.history.noteEvent(ev, this.name);
+        this.rec("info", "receive", { eventId: ev.id, relay: "catch-up", kind: ev.kind });
+        total++;
+        await this.handle(ev);
+      }
+      if (this.activeGroups().length === groupsBefore) break;
+      const more = await this.query(this.filters(since), `catch-up:${mode}:new-groups`);
+      events = more.events.filter((e) => !fetchedIds.has(e.id));
+    }
+    const report: CatchUpReport = { mode, events: total, eoseFrom: result.eoseFrom, complete: result.complete };
+    this.rec("ok", "catch-up", { ...report });
+    return report;
+  }
+
+  async restart(): Promise<CatchUpReport> {
+    this.rec("info", "restart", { durable: this.opts.durable });
+    this.closeSubs();
+    this.inbox = [];
+    this.seenIds.clear();
+    await this.makeEngine();
+    this.online = true;
+    // A restarted client does not know its cursor precisely: full history is the safe choice.
+    return this.catchUp(this.opts.catchUp ?? "full-history");
+  }
+
+  // ---------------------------------------------------------------- views and probes
+
+  private view(g: GroupSummary, commitment?: string): AgentGroupView {
+    const v: AgentGroupView = {
+      groupId: g.groupId,
+      nostrGroupId: g.nostrGroupId,
+      epoch: Number(g.epoch),
+      members: [...g.members].sort(),
+      admins: [...g.admins].sort(),
+      name: g.groupData.name,
+      active: g.active,
+    };
+    if (commitment) v.epochCommitment = commitment;
+    return v;
+  }
+
+  async groupView(groupId: string): Promise<AgentGroupView | undefined> {
+    const g = this.engine.group(groupId);
+    if (!g) return undefined;
+    let commitment: string | undefined;
+    if (g.active) {
+      try {
+        commitment = (await this.engine.inspect(groupId)).epochCommitment;
+      } catch {
+        commitment = undefined;
+      }
+    }
+    return this.view(g, commitment);
+  }
+
+  async groups(): Promise<AgentGroupView[]> {
+    return this.engine
+      .groups()
+      .sort((a, b) => (a.groupId < b.groupId ? -1 : 1))
+      .map((g) => this.view(g));
+  }
+
+  async probe(events: NostrEvent[]): Promise<ProbeOutcome[]> {
+    const out: ProbeOutcome[] = [];
+    for (const ev of events) {
+      let outcomes: ProcessOutcome[];
+      try {
+        outcomes = await this.engine.processEvent(ev, this.nowS());
+      } catch (e) {
+        out.push({ eventId: ev.id, outcome: "rejected", code: e instanceof HarnessError ? e.code : "ENGINE_THREW" });
+        continue;
+      }
+      if (outcomes.length === 0) out.push({ eventId: ev.id, outcome: "none" });
+      for (const o of outcomes) {
+        const p: ProbeOutcome = { eventId: ev.id, outcome: o.kind };
+        if (o.kind === "rejected") p.code = o.error.code;
+        out.push(p);
+      }
+    }
+    return out;
+  }
+
+  /** Test hook: the raw engine (in-process only; never crosses the Agent interface). */
+  get rawEngine(): MarmotEngine {
+    return this.engine;
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * `judge(records, { profile, keyring })`: the compliance checker's entry point. Reads a capture
+ * (any traffic; black-box) and, with a keyring, opens 445s and gift wraps (white-box). Returns one
+ * finding per rule of the judged profile, the malformed inputs, and the profile evidence.
+ */
+import type { CaptureFormatError, CaptureRecord } from "../../capture.ts";
+import { DEFAULT_PROFILE, type ProtocolProfile } from "../../profile.ts";
+import { getPublicKey } from "nostr-tools/pure";
+import { checkDeletionEvent, checkKeyPackageEvent, checkKeyPackageSequences, checkRelayListEvent, KIND_DELETION, KIND_KP, KIND_KP_LEGACY, KIND_KP_RELAYS } from "./check-keypackages.ts";
+import { checkGroupEvent, checkGroupEventSequences, KIND_GROUP_EVENT, prepareGroupKeys } from "./check-group-events.ts";
+import { checkGiftWrap, checkWelcomeSequences, KIND_GIFT_WRAP, recipientKeyMap } from "./check-welcomes.ts";
+import { checkObservations } from "./check-observations.ts";
+import { type CheckContext, eventShapeProblem, idAndSignatureProblem } from "./context.ts";
+import { type Finding, Judgement, type MalformedInput, type RuleVerdict } from "./judgement.ts";
+import type { Keyring } from "./keyring.ts";
+import { type DetectedProfile, detectProfile, type ProfileDetection } from "./profile-detect.ts";
+import { getRule, isMandatory } from "./rules.ts";
+import { hexToBytes } from "./util.ts";
+
+/** Rules that have a check. Others are reported as "not-implemented", never as passed. */
+export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
+  "MIP00-KP-01", "MIP00-KP-02", "MIP00-KP-03", "MIP00-KP-04", "MIP00-KP-05", "MIP00-KP-06", "MIP00-KP-07",
+  "MIP00-KP-08", "MIP00-KP-09", "MIP00-KP-10", "MIP00-KP-11", "MIP00-KP-12", "MIP00-KP-13", "MIP00-KP-14",
+  "MIP00-KP-15", "MIP00-KP-16", "MIP00-KP-17", "MIP00-KP-18", "MIP00-KP-19", "MIP00-KP-21",
+  "MIP00-KR-01", "MIP00-KR-02", "MIP00-DEL-01",
+  "MIP01-GD-01", "MIP01-GD-02", "MIP01-GD-03", "MIP01-GD-04", "MIP01-GD-05", "MIP01-GD-06", "MIP01-GD-07",
+  "MIP01-GD-08", "MIP01-GD-09", "MIP01-GD-10", "MIP01-GD-11", "MIP01-GD-12", "MIP01-GD-13", "MIP01-GD-14", "MIP01-GD-15",
+  "MIP02-WL-01", "MIP02-WL-02", "MIP02-WL-03", "MIP02-WL-04", "MIP02-WL-05", "MIP02-WL-06", "MIP02-WL-07", "MIP02-WL-08",
+  "MIP02-WL-11", "MIP02-WL-12",
+  "MIP03-GM-01", "MIP03-GM-02", "MIP03-GM-03", "MIP03-GM-04", "MIP03-GM-05", "MIP03-GM-06", "MIP03-GM-07",
+  "MIP03-GM-08", "MIP03-GM-09", "MIP03-GM-10", "MIP03-GM-11", "MIP03-GM-12",
+  "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05",
+  "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-09", "MIP03-CM-10",
+  "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-08",
+]);
+
+/** Rules whose check covers only part of the rule: they can fail but never pass. */
+export const PARTIAL_RULES: ReadonlyMap<string, string> = new Map([
+  ["MIP00-KP-16", "the 104-byte 0x8009 account proof in the leaf"],
+  ["MIP01-GD-04", "the ratchet_tree extension of Welcome GroupInfo"],
+]);
+
+export interface JudgeOptions {
+  /** Judged profile; "auto" (default) detects it and says so when the capture is mixed or unknown. */
+  profile?: ProtocolProfile | "auto";
+  keyring?: Keyring;
+  /** Verify Schnorr signatures of every event (default true). Ids are always checked. */
+  verifySignatures?: boolean;
+  /** Capture lines that could not be read, reported as malformed input. */
+  captureErrors?: readonly CaptureFormatError[];
+}
+
+export interface ComplianceReport {
+  tool: "marmot-harness compliance checker";
+  /** The profile the rules were judged under. */
+  profile: ProtocolProfile;
+  profileRequested: ProtocolProfile | "auto";
+  detection: ProfileDetection;
+  eventCount: number;
+  uniqueEvents: number;
+  whiteBox: boolean;
+  findings: Finding[];
+  malformed: MalformedInput[];
+  counts: Record<RuleVerdict, number>;
+  /** Failed MUST / MUST NOT rules. */
+  mandatoryFailures: number;
+  /** Failed SHOULD rules. */
+  advisoryFailures: number;
+  notes: string[];
+}
+
+export function chooseProfile(requested: ProtocolProfile | "auto", detected: DetectedProfile): { profile: ProtocolProfile; note?: string } {
+  if (requested !== "auto") {
+    if (detected !== "unknown" && detected !== requested) return { profile: requested, note: `judged as ${requested} as asked, but the events look ${detected}` };
+    return { profile: requested };
+  }
+  if (detected === "mixed" || detected === "unknown") {
+    return { profile: DEFAULT_PROFILE, note: `profile detection says "${detected}"; rules judged under the default ${DEFAULT_PROFILE} — pass --profile to choose` };
+  }
+  return { profile: detected };
+}
+
+export async function judge(records: readonly CaptureRecord[], opts: JudgeOptions = {}): Promise<ComplianceReport> {
+  const requested = opts.profile ?? "auto";
+  const detection = detectProfile(records);
+  const chosen = chooseProfile(requested, detection.profile);
+  const j = new Judgement(chosen.profile);
+  if (chosen.note) j.notes.push(chosen.note);
+  for (const e of opts.captureErrors ?? []) j.malformedInput({ line: (e.details.line as number | undefined) ?? undefined, reason: e.message });
+
+  const ctx: CheckContext = {
+    j,
+    profile: chosen.profile,
+    records: [...records],
+    events: [],
+    verifySignatures: opts.verifySignatures ?? true,
+    accountKeys: new Set(),
+    keyPackages: new Map(),
+    decoded445: new Map(),
+    welcomes: new Map(),
+    observations: opts.keyring?.observations ?? [],
+    badSignature: new Set(),
+    seenRelays: new Map(),
+  };
+  if (opts.keyring) ctx.keyring = opts.keyring;
+
+  // 1. Shape, id and signature; merge duplicates (same event seen on several relays).
+  const byId = new Map<string, CaptureRecord>();
+  records.forEach((rec, i) => {
+    const ev = (rec as { event?: unknown }).event;
+    const problem = eventShapeProblem(ev);
+    if (problem !== undefined) {
+      const id = typeof (ev as { id?: unknown })?.id === "string" ? ((ev as { id: string }).id) : undefined;
+      j.malformedInput(id !== undefined ? { eventId: id, reason: `record ${i + 1}: ${problem}` } : { line: i + 1, reason: `record ${i + 1}: ${problem}` });
+      return;
+    }
+    if (rec.relay !== undefined) {
+      const s = ctx.seenRelays.get(rec.event.id) ?? new Set<string>();
+      s.add(rec.relay);
+      ctx.seenRelays.set(rec.event.id, s);
+    }
+    const prev = byId.get(rec.event.id);
+    if (prev) {
+      if (rec.acks !== undefined && rec.acks.length > 0) byId.set(rec.event.id, { ...prev, acks: [...(prev.acks ?? []), ...rec.acks] });
+      return;
+    }
+    const sigProblem = idAndSignatureProblem(rec.event, ctx.verifySignatures);
+    if (sigProblem !== undefined) {
+      ctx.badSignature.add(rec.event.id);
+      j.malformedInput({ eventId: rec.event.id, reason: `kind ${rec.event.kind}: ${sigProblem}` });
+    }
+    byId.set(rec.event.id, rec);
+  });
+  ctx.events = [...byId.values()];
+
+  // 2. Account keys: authors of everything that is not an ephemeral-key envelope, plus keyring identities.
+  for (const r of ctx.events) if (r.event.kind !== KIND_GROUP_EVENT && r.event.kind !== KIND_GIFT_WRAP) ctx.accountKeys.add(r.event.pubkey);
+  for (const sk of opts.keyring?.recipientSecretKeys ?? []) {
+    try {
+      ctx.accountKeys.add(getPublicKey(hexToBytes(sk)));
+    } catch {
+      // invalid scalar: ignored
+    }
+  }
+
+  // 3. Per-event checks. KeyPackages first (Welcomes and deletions refer to them).
+  for (const r of ctx.events) {
+    if (r.event.kind === KIND_KP || r.event.kind === KIND_KP_LEGACY) {
+      try {
+        await checkKeyPackageEvent(ctx, r);
+      } catch (e) {
+        j.malformedInput({ eventId: r.event.id, reason: `KeyPackage check aborted: ${(e as Error).message}` });
+      }
+    }
+  }
+  const keys = prepareGroupKeys(ctx);
+  const recipients = recipientKeyMap(ctx);
+  for (const r of ctx.events) {
+    try {
+      switch (r.event.kind) {
+        case KIND_KP_RELAYS:
+          checkRelayListEvent(ctx, r);
+          break;
+        case KIND_DELETION:
+          checkDeletionEvent(ctx, r);
+          break;
+        case KIND_GIFT_WRAP:
+          checkGiftWrap(ctx, r, recipients);
+          break;
+        case KIND_GROUP_EVENT:
+          checkGroupEvent(ctx, r, keys);
+          break;
+        default:
+          break;
+      }
+    } catch (e) {
+      j.malformedInput({ eventId: r.event.id, reason: `check aborted on kind ${r.event.kind}: ${(e as Error).message}` });
+    }
+  }
+
+  // 4. Sequence rules and observations.
+  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations]) {
+    try {
+      step(ctx);
+    } catch (e) {
+      j.notes.push(`${step.name} aborted: ${(e as Error).message}`);
+    }
+  }
+
+  const findings = j.finish(IMPLEMENTED_RULES, PARTIAL_RULES);
+  const counts: Record<RuleVerdict, number> = { pass: 0, fail: 0, "not-applicable": 0, "not-checkable-without-keys": 0, "not-implemented": 0 };
+  let mandatoryFailures = 0;
+  let advisoryFailures = 0;
+  for (const f of findings) {
+    counts[f.verdict]++;
+    if (f.verdict === "fail") {
+      const rule = getRule(f.ruleId);
+      if (rule && isMandatory(rule)) mandatoryFailures++;
+      else advisoryFailures++;
+    }
+  }
+  return {
+    tool: "marmot-harness compliance checker",
+    profile: chosen.profile,
+    profileRequested: requested,
+    detection,
+    eventCount: records.length,
+    uniqueEvents: ctx.events.length,
+    whiteBox: opts.keyring !== undefined,
+    findings,
+    malformed: j.malformed,
+    counts,
+    mandatoryFailures,
+    advisoryFailures,
+    notes: j.notes,
+  };
+}
+
+/** CLI exit code: 0 all mandatory rules pass, 1 a MUST failed. (2 = bad input is decided by the caller.) */
+export function exitCodeFor(report: ComplianceReport): number {
+  return report.mandatoryFailures > 0 ? 1 : 0;
+}

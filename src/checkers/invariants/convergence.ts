@@ -1,0 +1,55 @@
+/**
+ * Convergence: the online, active members of a group agree on the epoch, the member set and the
+ * exporter-derived epoch commitment. Reads the `state` entries the runner records (one per agent
+ * per group) at the end of the run, or at the snapshot named by `label`.
+ */
+import type { CheckResult } from "../../report/types.ts";
+import type { HistoryEntry } from "../../history.ts";
+import { short } from "./common.ts";
+
+export interface StateEntryData {
+  label: string;
+  groupId: string;
+  nostrGroupId?: string;
+  epoch: number;
+  members: string[];
+  epochCommitment?: string;
+  active: boolean;
+  online: boolean;
+}
+
+export function checkConvergence(history: readonly HistoryEntry[], opts: { label?: string } = {}): CheckResult {
+  const states = history.filter((e) => e.op === "state" && (opts.label === undefined ? true : e.data.label === opts.label));
+  // the last snapshot label when none is given
+  const label = opts.label ?? (states.at(-1)?.data.label as string | undefined);
+  const byGroup = new Map<string, { agent: string; d: StateEntryData }[]>();
+  for (const e of states) {
+    const d = e.data as unknown as StateEntryData;
+    if (d.label !== label || !d.active || !d.online) continue;
+    const list = byGroup.get(d.groupId) ?? [];
+    list.push({ agent: e.actor, d });
+    byGroup.set(d.groupId, list);
+  }
+  if (byGroup.size === 0) return { name: "convergence", verdict: "not-applicable", message: "no online group members to compare" };
+  const problems: string[] = [];
+  const subjects: string[] = [];
+  for (const [groupId, list] of byGroup) {
+    const key = (d: StateEntryData): string => `${d.epoch}|${[...d.members].sort().join(",")}|${d.epochCommitment ?? "?"}`;
+    const variants = new Map<string, string[]>();
+    for (const { agent, d } of list) {
+      const k = key(d);
+      variants.set(k, [...(variants.get(k) ?? []), agent]);
+    }
+    if (variants.size > 1) {
+      const parts = [...variants.entries()].map(([k, agents]) => {
+        const [epoch, members, commitment] = k.split("|");
+        return `${agents.length > 3 ? `${agents.slice(0, 3).join(", ")} +${agents.length - 3}` : agents.join(", ")} at epoch ${epoch} with ${members ? members.split(",").length : 0} members, commitment ${short(commitment ?? "?")}`;
+      });
+      problems.push(`group ${short(groupId)} diverged: ${parts.join(" / ")}`);
+      subjects.push(groupId, ...[...variants.values()].flat());
+    }
+  }
+  if (problems.length > 0) return { name: "convergence", verdict: "fail", message: problems.join("; "), subjects };
+  const n = [...byGroup.values()].reduce((a, l) => a + l.length, 0);
+  return { name: "convergence", verdict: "pass", message: `${byGroup.size} group(s), ${n} online member view(s) agree on epoch, members and epoch commitment` };
+}

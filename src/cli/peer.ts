@@ -1,0 +1,39 @@
+/**
+ * `marmot-harness peer`: run one engine agent behind the peer protocol on stdin/stdout, against
+ * WebSocket relays. stdout carries protocol lines only; every log goes to stderr.
+ */
+import type { Command } from "commander";
+import { createEngine } from "../engine/engine.ts";
+import { EnginePeerHandler } from "../peers/engine-peer.ts";
+import { servePeer } from "../peers/server.ts";
+import { openRelay } from "../relays/open.ts";
+
+function int(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
+    return n;
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command("peer")
+    .description("serve the peer protocol (marmot-harness-peer-v1, marmot-convergence-node-v1) on stdio with one engine agent")
+    .option("--publish-timeout <ms>", "how long to wait for relay OKs", int("publish-timeout"), 5000)
+    .option("--eose-timeout <ms>", "how long catch-up waits for EOSE", int("eose-timeout"), 5000)
+    .action(async (o: { publishTimeout: number; eoseTimeout: number }) => {
+      // Nothing but protocol lines may reach stdout.
+      console.log = console.error;
+      console.info = console.error;
+      console.warn = console.error;
+      const handler = new EnginePeerHandler({
+        engineFactory: createEngine,
+        connect: (url) => openRelay(url),
+        publishTimeoutMs: o.publishTimeout,
+        eoseTimeoutMs: o.eoseTimeout,
+      });
+      await servePeer(handler, process.stdin, process.stdout);
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,207 @@
+/**
+ * `marmot-harness relay`: serve the simulated relay over WebSocket on 127.0.0.1 (faults included).
+ * `marmot-harness relay-check <url>`: run the relay conformance suite against any relay.
+ */
+import { appendFile, mkdir, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Command } from "commander";
+import { HarnessError } from "../errors.ts";
+import { conformanceJson, conformanceMarkdown, runConformance, type ConformanceTarget } from "../relays/conformance.ts";
+import { LocalNostrRelay } from "../relays/nostr-relay-core.ts";
+import { openRelay } from "../relays/open.ts";
+import type { LatencyDist } from "../simulated-relay/faults.ts";
+import { RealtimeScheduler } from "../simulated-relay/realtime.ts";
+import { SimulatedRelay } from "../simulated-relay/simulated-relay.ts";
+import { startRelayServer, type RelayServer } from "../simulated-relay/ws-server.ts";
+
+export class RelayCliError extends HarnessError {}
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new RelayCliError("CLI_BAD_OPTION", `${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`, { option: name, value: v });
+    return n;
+  };
+}
+
+function prob(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!(v.trim() !== "" && n >= 0 && n <= 1)) throw new RelayCliError("CLI_BAD_OPTION", `${name} must be a probability between 0 and 1, got ${JSON.stringify(v)}`, { option: name, value: v });
+    return n;
+  };
+}
+
+/** `50` (fixed), `20-200` (uniform), `exp:80` (exponential mean), `lognormal:40:0.8` (median, sigma). */
+export function parseLatency(v: string): LatencyDist {
+  const bad = (): never => {
+    throw new RelayCliError("CLI_BAD_OPTION", `--latency must be MS, MIN-MAX, exp:MEAN or lognormal:MEDIAN:SIGMA, got ${JSON.stringify(v)}`, { option: "--latency", value: v });
+  };
+  const num = (s: string | undefined): number => {
+    const n = Number(s);
+    return s !== undefined && s.trim() !== "" && Number.isFinite(n) && n >= 0 ? n : bad();
+  };
+  if (/^\d+(\.\d+)?$/.test(v)) return { kind: "fixed", ms: num(v) };
+  const range = /^(\d+)-(\d+)$/.exec(v);
+  if (range) {
+    const lo = num(range[1]), hi = num(range[2]);
+    return hi >= lo ? { kind: "uniform", minMs: lo, maxMs: hi } : bad();
+  }
+  const parts = v.split(":");
+  if (parts[0] === "exp" && parts.length === 2) return { kind: "exponential", meanMs: num(parts[1]) };
+  if (parts[0] === "lognormal" && parts.length === 3) return { kind: "lognormal", medianMs: num(parts[1]), sigma: num(parts[2]) };
+  return bad();
+}
+
+interface RelayOpts {
+  port: number;
+  host: string;
+  seed: string;
+  name: string;
+  refuseProtected?: boolean;
+  maxEventBytes?: number;
+  maxMessageBytes?: number;
+  maxSubscriptions?: number;
+  maxFilters?: number;
+  maxLimit?: number;
+  rateLimit?: number;
+  retention?: number;
+  latency?: LatencyDist;
+  drop?: number;
+  duplicate?: number;
+  reorder?: number;
+  refusePublish?: number;
+  noAnswer?: number;
+  earlyEose?: number;
+  slowEose?: number;
+  queueLimit?: number;
+  faultLog?: string;
+}
+
+/** Start a relay server from CLI options (also used by tests). */
+export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
+  if (o.host !== "127.0.0.1" && o.host !== "localhost" && o.host !== "::1") {
+    process.stderr.write(`warning: listening on ${o.host}, not only on loopback\n`);
+  }
+  const server = await startRelayServer({
+    port: o.port,
+    host: o.host,
+    seed: o.seed,
+    name: o.name,
+    refuseProtected: o.refuseProtected,
+    maxStoredEvents: o.retention,
+    limits: {
+      ...(o.maxEventBytes !== undefined && { maxEventBytes: o.maxEventBytes }),
+      ...(o.maxMessageBytes !== undefined && { maxMessageBytes: o.maxMessageBytes }),
+      ...(o.maxSubscriptions !== undefined && { maxSubscriptions: o.maxSubscriptions }),
+      ...(o.maxFilters !== undefined && { maxFilters: o.maxFilters }),
+      ...(o.maxLimit !== undefined && { maxLimit: o.maxLimit }),
+      ...(o.rateLimit !== undefined && { maxEventsPerSecond: o.rateLimit }),
+    },
+  });
+  const n = server.nemesis;
+  if (o.faultLog) {
+    const path = o.faultLog;
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, "");
+    server.relay.faultLog.onRecord((r) => void appendFile(path, JSON.stringify(r) + "\n"));
+  }
+  if (o.retention !== undefined) n.setRetention(o.retention);
+  if (o.latency) n.setLatency(o.latency);
+  if (o.drop !== undefined) n.setDrop(o.drop);
+  if (o.duplicate !== undefined) n.setDuplicate(o.duplicate);
+  if (o.reorder !== undefined) n.setReorder(o.reorder, 500);
+  if (o.refusePublish !== undefined) n.refusePublish({ p: o.refusePublish });
+  if (o.noAnswer !== undefined) n.neverAnswer({ p: o.noAnswer });
+  if (o.earlyEose !== undefined) n.setEarlyEose({ fraction: o.earlyEose });
+  if (o.slowEose !== undefined) n.setSlowEose(o.slowEose);
+  if (o.queueLimit !== undefined) n.setQueueLimit(o.queueLimit);
+  return server;
+}
+
+export function register(program: Command): void {
+  program
+    .command("relay")
+    .description("serve the simulated relay (NIP-01, NIP-09, NIP-11, NIP-40, NIP-70) over WebSocket, with optional faults")
+    .option("--port <n>", "TCP port (0 = any free port)", int("--port"), 7777)
+    .option("--host <addr>", "interface to listen on", "127.0.0.1")
+    .option("--seed <s>", "seed of the fault draws", "relay")
+    .option("--name <name>", "relay name (NIP-11)", "marmot-harness-relay")
+    .option("--refuse-protected", "refuse NIP-70 protected events (as many public relays do)")
+    .option("--max-event-bytes <n>", "largest event accepted", int("--max-event-bytes", 1))
+    .option("--max-message-bytes <n>", "largest client frame accepted", int("--max-message-bytes", 1))
+    .option("--max-subscriptions <n>", "subscriptions per connection", int("--max-subscriptions", 1))
+    .option("--max-filters <n>", "filters per REQ", int("--max-filters", 1))
+    .option("--max-limit <n>", "largest limit honoured", int("--max-limit", 1))
+    .option("--rate-limit <n>", "EVENTs per second per connection", int("--rate-limit", 1))
+    .option("--retention <n>", "keep at most N events (oldest evicted)", int("--retention"))
+    .option("--latency <dist>", "latency per frame: MS, MIN-MAX, exp:MEAN, lognormal:MEDIAN:SIGMA", parseLatency)
+    .option("--drop <p>", "drop each frame with probability p", prob("--drop"))
+    .option("--duplicate <p>", "duplicate each frame with probability p", prob("--duplicate"))
+    .option("--reorder <p>", "reorder each frame (up to 500 ms) with probability p", prob("--reorder"))
+    .option("--refuse-publish <p>", "answer EVENT with OK false with probability p", prob("--refuse-publish"))
+    .option("--no-answer <p>", "never answer EVENT with probability p (event still stored)", prob("--no-answer"))
+    .option("--early-eose <fraction>", "send EOSE after this fraction of the stored events", prob("--early-eose"))
+    .option("--slow-eose <ms>", "delay every EOSE", int("--slow-eose"))
+    .option("--queue-limit <n>", "per-subscription in-flight limit; excess events silently skipped", int("--queue-limit"))
+    .option("--fault-log <file>", "write every fault record (JSONL) to this file")
+    .action(async (o: RelayOpts) => {
+      const server = await startFromOptions(o);
+      const info = server.info();
+      console.log(`relay listening on ${server.url} (NIP-11: ${info.supported_nips.join(", ")})`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await server.close();
+      const s = server.relay.core.stats;
+      console.log(`relay stopped: ${s.eventsAccepted} events accepted, ${server.relay.core.store.size} stored, ${server.relay.faultLog.records.length} fault records`);
+    });
+
+  program
+    .command("relay-check")
+    .description("run the relay conformance suite (the NIP-01 behaviours Marmot depends on) against a relay URL; `memory` = the in-memory relay, `local` = a local @nostr-relay/core")
+    .argument("<url>", "ws:// or wss:// URL, or `memory`, or `local`")
+    .option("--json <file>", "write the results as JSON")
+    .option("--md <file>", "write the results table as Markdown")
+    .option("--timeout <ms>", "wait this long for OK / EOSE / live events", int("--timeout", 1), 5000)
+    .option("--only <ids>", "comma-separated check ids")
+    .option("--seed <s>", "seed for keys and tags (default random)")
+    .action(async (url: string, o: { json?: string; md?: string; timeout: number; only?: string; seed?: string }) => {
+      let stop: (() => Promise<void>) | undefined;
+      let target: ConformanceTarget;
+      if (url === "memory") {
+        const sim = new SimulatedRelay({ name: "in-memory", scheduler: new RealtimeScheduler() });
+        target = { name: "in-memory", url: sim.url, open: (client) => openRelay({ sim }, { client }) };
+      } else if (url === "local") {
+        const local = await LocalNostrRelay.start();
+        stop = () => local.close();
+        target = { name: "@nostr-relay/core", url: local.url, open: () => openRelay(local.url) };
+      } else {
+        openRelay(url); // validates the URL (typed error on bad input)
+        target = { name: url, url, open: () => openRelay(url, { reconnect: false }) };
+      }
+      try {
+        const report = await runConformance(target, { timeoutMs: o.timeout, seed: o.seed, only: o.only?.split(",").map((s) => s.trim()) });
+        const md = conformanceMarkdown([report]);
+        console.log(md);
+        console.log(`${report.passed} passed, ${report.failed} failed`);
+        if (o.json) {
+          await mkdir(dirname(o.json), { recursive: true });
+          await writeFile(o.json, conformanceJson([report]));
+        }
+        if (o.md) {
+          await mkdir(dirname(o.md), { recursive: true });
+          await writeFile(o.md, md);
+        }
+        if (report.failed > 0) process.exitCode = 1;
+      } finally {
+        await stop?.();
+      }
+    });
+}

@@ -1,0 +1,280 @@
+/**
+ * Verbs `run`, `list` and `replay`.
+ *
+ *   marmot-harness list [--json]
+ *   marmot-harness run <name...> | --all | --file scenario.yaml... | --mdk-vectors [DIR] | --random N
+ *                      [--seed S] [--profile R1] [--relay URL...] [--report DIR] [--members N] [--json]
+ *   marmot-harness replay <capsule-dir> [--json]
+ *
+ * Exit codes: 0 every scenario ended as expected (replay: the failure reproduced); 1 some scenario
+ * did not (replay: it did not reproduce); 2 bad input or a scenario refused to run.
+ */
+import { join } from "node:path";
+import type { Command } from "commander";
+import { describeError, HarnessError } from "../errors.ts";
+import { parseProfile, type ProtocolProfile } from "../profile.ts";
+import { shellQuote } from "../report/capsule.ts";
+import { createProgress } from "../report/progress.ts";
+import { replayCapsule } from "../report/replay.ts";
+import { exitCodeFor, runScenarioSet, type RunFn, type RunItem } from "../report/run-set.ts";
+import { toJson } from "../report/write.ts";
+import { judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
+import { loadScenarioFile } from "../scenarios/loader.ts";
+import type { Scenario } from "../scenarios/types.ts";
+
+export class CliInputError extends HarnessError {}
+
+/** One catalogue scenario as the CLI sees it. */
+export interface CatalogueItem {
+  name: string;
+  description: string;
+  build(params: { members?: number }): Scenario | Promise<Scenario>;
+}
+
+/**
+ * The scenario catalogue (src/scenarios/catalogue/, another engineer's module), read through a
+ * narrow adapter: it may export `catalogue`/`CATALOGUE` as a list or a record of entries, each
+ * with a name, a description and a `build`/`create` function or a ready scenario.
+ */
+export async function loadCatalogue(): Promise<CatalogueItem[]> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import("../scenarios/catalogue/index.ts")) as Record<string, unknown>;
+  } catch (e) {
+    throw new CliInputError("CATALOGUE_UNAVAILABLE", `the scenario catalogue could not be loaded: ${describeError(e)}`);
+  }
+  const raw = mod.catalogue ?? mod.CATALOGUE ?? mod.default;
+  const entries: unknown[] = Array.isArray(raw) ? raw : raw && typeof raw === "object" ? Object.entries(raw as Record<string, unknown>).map(([k, v]) => ({ name: k, ...(v as object) })) : [];
+  return entries.map((v, i) => {
+    const e = v as Record<string, unknown>;
+    const fn = (e.build ?? e.create ?? e.scenario) as unknown;
+    const name = String(e.name ?? `#${i}`);
+    return {
+      name,
+      description: String(e.description ?? ""),
+      build: async (params: { members?: number }) => {
+        const s = typeof fn === "function" ? await (fn as (p: unknown) => Scenario | Promise<Scenario>)(params) : (fn ?? e) as Scenario;
+        return s;
+      },
+    };
+  });
+}
+
+interface RunCliOptions {
+  all?: boolean;
+  file?: string[];
+  mdkVectors?: string | boolean;
+  random?: string;
+  seed?: string;
+  profile?: string;
+  relay?: string[];
+  report?: string;
+  members?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+function parsePositiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new CliInputError("BAD_OPTION", `${flag} needs a positive integer, got "${value}"`);
+  return n;
+}
+
+function checkRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliInputError("BAD_OPTION", `--relay "${url}" is not a URL (expected ws://host:port or wss://...)`);
+  }
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") throw new CliInputError("BAD_OPTION", `--relay "${url}" must be a ws:// or wss:// URL`);
+  return url;
+}
+
+function defaultReportDir(now = new Date()): string {
+  return join("reports", `run-${now.toISOString().replace(/[:.]/g, "-")}`);
+}
+
+async function defaultRun(): Promise<RunFn> {
+  const { runScenario } = await import("../scenarios/runner.ts");
+  return (s, o) => runScenario(s, o);
+}
+
+/** Everything `run` was asked to run, resolved into run items (bad names and files are input errors). */
+export async function resolveRunItems(names: string[], o: RunCliOptions, members: number | undefined): Promise<RunItem[]> {
+  const items: RunItem[] = [];
+  const memberFlag = members ? ` --members ${members}` : "";
+  const catalogueNames = names.filter((n) => !n.startsWith("mdk:"));
+  const vectorNames = names.filter((n) => n.startsWith("mdk:"));
+  if (catalogueNames.length || o.all) {
+    const catalogue = await loadCatalogue();
+    const byName = new Map(catalogue.map((c) => [c.name, c]));
+    const unknown = catalogueNames.filter((n) => !byName.has(n));
+    if (unknown.length) {
+      throw new CliInputError("UNKNOWN_SCENARIO", `unknown scenario${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${catalogue.map((c) => c.name).join(", ")}`);
+    }
+    const chosen = o.all ? catalogue : [...new Set(catalogueNames)].map((n) => byName.get(n) as CatalogueItem);
+    for (const c of chosen) {
+      let scenario: Scenario;
+      try {
+        scenario = await c.build(members ? { members } : {});
+      } catch (e) {
+        throw new CliInputError("SCENARIO_BUILD", `scenario "${c.name}" could not be built${members ? ` with --members ${members}` : ""}: ${describeError(e)}`);
+      }
+      items.push({ name: c.name, description: c.description || scenario.description, scenario, runOptions: { catalogueName: c.name, ...(memberFlag ? { replayFlags: memberFlag.trim() } : {}) } });
+    }
+  }
+  for (const f of o.file ?? []) {
+    const scenario = await loadScenarioFile(f);
+    items.push({ name: scenario.name, description: scenario.description, scenario, replayCommand: (seed) => `marmot-harness run --file ${shellQuote(f)} --seed ${shellQuote(seed)}` });
+  }
+  if ((o.mdkVectors !== undefined && o.mdkVectors !== false) || vectorNames.length) {
+    const dir = resolveMdkVectorDir(typeof o.mdkVectors === "string" ? o.mdkVectors : undefined);
+    const vectors = await Promise.all((await listMdkVectorFiles(dir)).map((f) => loadMdkVector(f)));
+    const unknown = vectorNames.filter((n) => !vectors.some((v) => v.name === n));
+    if (unknown.length) throw new CliInputError("UNKNOWN_SCENARIO", `unknown MDK vector ${unknown.map((n) => `"${n}"`).join(", ")} in ${dir}; known: ${vectors.map((v) => v.name).join(", ")}`);
+    for (const vector of vectors) {
+      if (vectorNames.length && !vectorNames.includes(vector.name)) continue;
+      const refused = vector.unsupported.length
+        ? `vector uses IR steps this harness cannot act out: ${vector.unsupported.map((u) => `step ${u.mdkIndex} ${u.type} (${u.reason})`).join("; ")}`
+        : undefined;
+      items.push({
+        name: vector.name,
+        description: vector.scenario.description,
+        scenario: vector.scenario,
+        ...(refused ? { refused } : {}),
+        runOptions: { catalogueName: vector.name },
+        replayCommand: (seed) => `marmot-harness run ${shellQuote(vector.name)} --mdk-vectors ${shellQuote(dir)} --seed ${shellQuote(seed)}`,
+        judge: (outcome) => judgeMdkVector({ vector, history: outcome.history.entries }),
+      });
+    }
+  }
+  return items;
+}
+
+async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profile: ProtocolProfile | undefined): Promise<number> {
+  const { runRandomCampaign } = await import("../scenarios/random.ts");
+  const runs = parsePositiveInt(o.random as string, "--random");
+  const seed = o.seed === undefined ? 1 : Number.parseInt(o.seed, 10);
+  if (!Number.isInteger(seed)) throw new CliInputError("BAD_OPTION", `--seed for --random must be an integer, got "${o.seed}"`);
+  const out = await runRandomCampaign({
+    runs,
+    seed,
+    maxAgents: o.members ? parsePositiveInt(o.members, "--members") : 4,
+    maxSteps: 8,
+    reportDir,
+    run: async (s) => {
+      const r = await run(profile ? { ...s, profile } : s, { catalogueName: "random", compliance: false });
+      return { result: r.result, history: r.history.entries };
+    },
+    onCase: ({ index, result }) => {
+      if (!o.json) process.stderr.write(`${result.verdict === "pass" ? "ok  " : "FAIL"} case ${index + 1}: ${result.description}\n`);
+    },
+  });
+  if (o.json) console.log(toJson(out));
+  else if (out.ok) console.log(`random campaign: ${out.runs} cases, all passed`);
+  else {
+    console.log(`random campaign: failure after ${out.runs} cases; minimal case: ${out.scenario?.description}`);
+    console.log(`  ${out.detail}`);
+    if (out.replayCommand) console.log(`  replay: ${out.replayCommand}`);
+  }
+  return out.ok ? 0 : 1;
+}
+
+export function register(program: Command): void {
+  program
+    .command("list")
+    .description("list the scenario catalogue (names and descriptions)")
+    .option("--json", "print JSON")
+    .action(async (o: { json?: boolean }) => {
+      const catalogue = await loadCatalogue();
+      if (o.json) {
+        console.log(JSON.stringify(catalogue.map((c) => ({ name: c.name, description: c.description })), null, 2));
+        return;
+      }
+      const width = Math.max(0, ...catalogue.map((c) => c.name.length));
+      for (const c of catalogue) console.log(`${c.name.padEnd(width)}  ${c.description}`);
+    });
+
+  program
+    .command("run")
+    .description("run scenarios and write a report (JSON, Markdown, JUnit XML, HTML) with a capsule per failure")
+    .argument("[names...]", "catalogue scenario names (see `list`)")
+    .option("--all", "run the whole catalogue")
+    .option("--file <paths...>", "scenario files (JSON or YAML)")
+    .option("--mdk-vectors [dir]", "run MDK conformance vectors (Scenario IR v2/v3); default ../shared/vectors/mdk-scenario-ir or $MARMOT_MDK_VECTORS")
+    .option("--random <n>", "property campaign: n random scenarios, shrinking the first failure to a capsule")
+    .option("--seed <seed>", "seed for every scenario (default: each scenario's own)")
+    .option("--profile <profile>", "protocol profile R0 or R1 (default: each scenario's own, R1)")
+    .option("--relay <urls...>", "run against real relays at these ws:// URLs instead of the embedded relay")
+    .option("--report <dir>", "report folder (default reports/run-<time>)")
+    .option("--members <n>", "group size for scenarios that take one (e.g. epoch-churn-150)")
+    .option("--json", "print the RunReport as JSON on stdout (progress goes to stderr)")
+    .option("--no-progress", "no progress output")
+    .action(async (names: string[], o: RunCliOptions) => {
+      let profile: ProtocolProfile | undefined;
+      try {
+        profile = o.profile ? parseProfile(o.profile) : undefined;
+      } catch (e) {
+        throw new CliInputError("BAD_OPTION", `--profile: ${describeError(e)}`);
+      }
+      if (profile === "R2") throw new CliInputError("BAD_OPTION", "--profile R2 is recognised by the checker only; agents speak R0 or R1");
+      const members = o.members ? parsePositiveInt(o.members, "--members") : undefined;
+      const relayUrls = (o.relay ?? []).map(checkRelayUrl);
+      const reportDir = o.report ?? defaultReportDir();
+      const run = await defaultRun();
+      if (o.random !== undefined) {
+        process.exitCode = await runRandom(o, run, reportDir, profile);
+        return;
+      }
+      if (!names.length && !o.all && !o.file?.length && o.mdkVectors === undefined) {
+        throw new CliInputError("NOTHING_TO_RUN", "name scenarios, or pass --all, --file, --mdk-vectors or --random (see `marmot-harness list`)");
+      }
+      const items = await resolveRunItems(names, o, members);
+      const progress = o.progress === false ? undefined : createProgress(process.stderr);
+      const { report, written, capsules } = await runScenarioSet(items, {
+        reportDir,
+        run,
+        ...(o.seed ? { seed: o.seed } : {}),
+        ...(profile ? { profile } : {}),
+        ...(relayUrls.length ? { relayUrls } : {}),
+        ...(progress ? { progress } : {}),
+      });
+      progress?.finish();
+      const code = exitCodeFor(report);
+      if (o.json) {
+        console.log(toJson(report));
+      } else {
+        const ok = report.results.filter((r) => r.ok).length;
+        console.log(`${ok}/${report.results.length} scenarios as expected. Report: ${written.html} (also summary.md, junit.xml, report.json)`);
+        for (const c of capsules) console.log(`  ${c.scenario}: ${c.replayCommand}`);
+        for (const r of report.results.filter((x) => x.verdict === "refused")) console.log(`  refused ${r.scenario}: ${r.failures.join("; ")}`);
+      }
+      process.exitCode = code;
+    });
+
+  program
+    .command("replay")
+    .description("re-run a failure capsule and say whether the failure reproduces")
+    .argument("<capsule-dir>", "a reports/<run>/capsules/<scenario>-<seed>/ folder")
+    .option("--json", "print the outcome as JSON")
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const run = await defaultRun();
+      const out = await replayCapsule(dir, {
+        run,
+        judge: async (capsule, outcome) => {
+          const source = capsule.scenario.params?.mdkVector;
+          if (typeof source !== "string") return [];
+          try {
+            const vector = await loadMdkVector(source, capsule.seed);
+            return judgeMdkVector({ vector, history: outcome.history.entries });
+          } catch (e) {
+            return [{ name: "mdk:vector", verdict: "error", message: `could not re-read the MDK vector ${source}: ${describeError(e)}` }];
+          }
+        },
+      });
+      if (o.json) console.log(toJson({ dir, reproduced: out.reproduced, identical: out.identical, explanation: out.explanation, result: out.result }));
+      else console.log(`${out.capsule.scenario.name} (seed ${out.capsule.seed}): ${out.explanation}`);
+      process.exitCode = out.reproduced ? 0 : 1;
+    });
+}

@@ -1,0 +1,348 @@
+/**
+ * The recorded history of a run, Jepsen style: an append-only list of entries, each saying who
+ * (an agent, a relay, the nemesis, the runner) did what (an operation) and how it went
+ * (invoke / ok / fail / info), at which virtual millisecond. Checkers read it after the run and
+ * nothing else; reports, capsules and the capture export are derived from it.
+ *
+ * Full Nostr events appear once, in an `event` entry the first time anyone sees or publishes them;
+ * every later entry names events by id. Everything in an entry is plain JSON (bigints become
+ * numbers) so that a history serialises to JSONL and digests the same way every time.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import type { Event as NostrEvent } from "nostr-tools";
+import type { CaptureAck, CaptureRecord } from "./capture.ts";
+import { HarnessError } from "./errors.ts";
+
+export type HistoryEntryType = "invoke" | "ok" | "fail" | "info";
+
+/** "runner", "nemesis", an agent name, or a relay URL. */
+export type Actor = string;
+
+/**
+ * The operations the harness records. Data shapes are in `HistoryData`; the op list is open
+ * (a string) so later producers can add their own, but these are the ones checkers rely on.
+ */
+export type KnownOp =
+  | "event" // info: first sighting of a full Nostr event { event, relay?, source? }
+  | "publish" // invoke { eventId, kind, purpose, relays, groupId?, epoch? } → ok|fail { eventId, acks }
+  | "receive" // info { eventId, relay, kind }: an agent got an event from a relay
+  | "process" // ok|fail { eventId, outcome, ... } one engine outcome
+  | "decrypt" // ok { eventId, groupId, nostrGroupId, epoch, sender, rumorId, rumorKind, content }
+  | "reject" // fail { eventId, code, message, groupId? }
+  | "commit" // invoke { action, groupId, epoch } → ok { eventId, epoch, added, removed } | fail { code, message }
+  | "commit-applied" // ok { eventId, groupId, epoch, committer, added, removed, rolledBack, selfRemoved }
+  | "welcome" // ok { eventId, groupId, nostrGroupId, epoch, inviter }
+  | "epoch" // info { groupId, nostrGroupId, epoch, members, epochCommitment }
+  | "epoch-keys" // info { nostrGroupId, epoch, key, mediaExporter } (white-box, hex)
+  | "send" // invoke { groupId, nostrGroupId, epoch, content, expectedRecipients } → ok { eventId } | fail
+  | "keypackage" // ok { eventId, d, action: "publish"|"rotate"|"delete"|"consume" }
+  | "online" | "offline" | "restart" // info { mode? }
+  | "catch-up" // ok { mode, relays, events, complete, lost? }
+  | "fault" // info { relay?, fault, params }
+  | "probe" // ok|fail { probe: "removed"|"joiner", eventId, expect, outcome }
+  | "step" // invoke|ok|fail { index, type, description, message? }
+  | "check" // info { name, verdict, message }
+  | "identity" // info { pubkey, secretKey } (white-box: simulated agents only)
+  | "note"; // info { text }
+
+export interface HistoryEntry {
+  seq: number;
+  /** Virtual milliseconds since the Unix epoch. */
+  t: number;
+  actor: Actor;
+  type: HistoryEntryType;
+  op: KnownOp | (string & {});
+  data: Record<string, unknown>;
+}
+
+export class HistoryError extends HarnessError {}
+
+/** Make a value plain JSON: bigint → number (or string when unsafe), Uint8Array → hex, drop undefined. */
+export function toJsonSafe(value: unknown): unknown {
+  if (typeof value === "bigint") {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  }
+  if (value instanceof Uint8Array) return bytesToHex(value);
+  if (Array.isArray(value)) return value.map(toJsonSafe);
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (v === undefined || typeof v === "function") continue;
+      out[k] = toJsonSafe(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+export interface HistoryClock {
+  now(): number;
+}
+
+export class History {
+  private readonly list: HistoryEntry[] = [];
+  private readonly seen = new Map<string, NostrEvent>();
+  private readonly listeners: ((e: HistoryEntry) => void)[] = [];
+
+  constructor(private readonly clock: HistoryClock) {}
+
+  get entries(): readonly HistoryEntry[] {
+    return this.list;
+  }
+
+  get length(): number {
+    return this.list.length;
+  }
+
+  /** Append one entry. Data is copied into plain JSON. */
+  record(actor: Actor, type: HistoryEntryType, op: HistoryEntry["op"], data: Record<string, unknown> = {}): HistoryEntry {
+    const entry: HistoryEntry = {
+      seq: this.list.length,
+      t: this.clock.now(),
+      actor,
+      type,
+      op,
+      data: toJsonSafe(data) as Record<string, unknown>,
+    };
+    this.list.push(entry);
+    for (const l of this.listeners) l(entry);
+    return entry;
+  }
+
+  /** Record the full event the first time it is seen; returns its id either way. */
+  noteEvent(event: NostrEvent, actor: Actor, extra: { relay?: string; source?: string } = {}): string {
+    if (!this.seen.has(event.id)) {
+      this.seen.set(event.id, event);
+      this.record(actor, "info", "event", { event: { ...event, tags: event.tags.map((t) => [...t]) }, ...extra });
+    }
+    return event.id;
+  }
+
+  event(id: string): NostrEvent | undefined {
+    return this.seen.get(id);
+  }
+
+  /** Every full event recorded, in first-seen order. */
+  events(): NostrEvent[] {
+    return [...this.seen.values()];
+  }
+
+  onEntry(listener: (e: HistoryEntry) => void): void {
+    this.listeners.push(listener);
+  }
+
+  filter(pred: (e: HistoryEntry) => boolean): HistoryEntry[] {
+    return this.list.filter(pred);
+  }
+
+  byOp(op: HistoryEntry["op"]): HistoryEntry[] {
+    return this.list.filter((e) => e.op === op);
+  }
+
+  toJSONL(): string {
+    return serializeHistory(this.list);
+  }
+
+  /** Structural SHA-256 digest (see historyDigest): same seed and scenario ⇒ same digest. */
+  digest(mode: "structural" | "exact" = "structural"): string {
+    return historyDigest(this.list, mode);
+  }
+
+  /** Rebuild from entries (e.g. a capsule's trace). */
+  static fromEntries(entries: HistoryEntry[]): History {
+    const h = new History({ now: () => entries.at(-1)?.t ?? 0 });
+    for (const e of entries) {
+      h.list.push(e);
+      if (e.op === "event" && e.data.event && typeof e.data.event === "object") {
+        const ev = e.data.event as NostrEvent;
+        if (!h.seen.has(ev.id)) h.seen.set(ev.id, ev);
+      }
+    }
+    return h;
+  }
+}
+
+/** Stable JSON: keys sorted, so digests do not depend on insertion order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+export function serializeHistory(entries: readonly HistoryEntry[]): string {
+  return entries.map((e) => canonicalJson(e)).join("\n") + (entries.length ? "\n" : "");
+}
+
+/**
+ * Digest of a history. "exact" hashes the canonical JSONL byte for byte. "structural" (default)
+ * first replaces every long hex value (event ids, keys, signatures, commitments) by the order in
+ * which it first appears and every event content by its length: MLS itself draws fresh randomness
+ * (HPKE encapsulation, path secrets) that a seed does not reach, so the same seed gives the same
+ * structure (who did what, when, in which order, with what outcome, with what sizes) but not the
+ * same ciphertext bytes.
+ */
+export function historyDigest(entries: readonly HistoryEntry[], mode: "structural" | "exact" = "structural"): string {
+  const text = mode === "exact" ? serializeHistory(entries) : serializeHistory(normalizeHistory(entries));
+  return bytesToHex(sha256(utf8ToBytes(text)));
+}
+
+const LONG_HEX = /^[0-9a-f]{32,}$/;
+
+/** The history with random-looking values replaced by first-appearance ordinals (see historyDigest). */
+export function normalizeHistory(entries: readonly HistoryEntry[]): HistoryEntry[] {
+  const ids = new Map<string, string>();
+  const norm = (v: unknown, key?: string): unknown => {
+    if (typeof v === "string") {
+      if (LONG_HEX.test(v)) {
+        let o = ids.get(v);
+        if (!o) {
+          o = `#${ids.size + 1}`;
+          ids.set(v, o);
+        }
+        return o;
+      }
+      if (key === "content" && v.length > 64) return `<${v.length} chars>`;
+      // messages quoting ids: replace embedded long hex runs
+      return v.replace(/[0-9a-f]{32,}/g, (m) => String(norm(m)));
+    }
+    if (Array.isArray(v)) return v.map((x) => norm(x));
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>)) out[k] = norm((v as Record<string, unknown>)[k], k);
+      return out;
+    }
+    return v;
+  };
+  return entries.map((e) => norm(e) as HistoryEntry);
+}
+
+/** Parse a JSONL history; errors name the line. */
+export function parseHistory(text: string): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new HistoryError("HISTORY_FORMAT", `line ${i + 1}: not JSON (${(e as Error).message})`, { line: i + 1 });
+    }
+    const o = v as Partial<HistoryEntry>;
+    if (typeof o !== "object" || o === null || typeof o.seq !== "number" || typeof o.t !== "number" || typeof o.actor !== "string" || typeof o.op !== "string" || !["invoke", "ok", "fail", "info"].includes(String(o.type))) {
+      throw new HistoryError("HISTORY_FORMAT", `line ${i + 1}: not a history entry (needs seq, t, actor, type, op)`, { line: i + 1 });
+    }
+    out.push({ ...(o as HistoryEntry), data: (o.data ?? {}) as Record<string, unknown> });
+  });
+  return out;
+}
+
+/**
+ * The Nostr traffic of a run as capture records (the compliance checker's input): every event
+ * with where it was first seen, who published it and the relays' acknowledgements.
+ */
+export function historyToCapture(entries: readonly HistoryEntry[]): CaptureRecord[] {
+  const records = new Map<string, CaptureRecord>();
+  const order: string[] = [];
+  for (const e of entries) {
+    if (e.op === "event") {
+      const ev = e.data.event as NostrEvent;
+      if (!records.has(ev.id)) {
+        records.set(ev.id, {
+          event: ev,
+          relay: typeof e.data.relay === "string" ? e.data.relay : undefined,
+          seenAt: e.t,
+          source: typeof e.data.source === "string" ? e.data.source : undefined,
+        });
+        order.push(ev.id);
+      }
+    } else if (e.op === "publish" && (e.type === "ok" || e.type === "fail")) {
+      const rec = records.get(String(e.data.eventId));
+      const acks = (e.data.acks ?? []) as CaptureAck[];
+      if (rec) {
+        rec.acks = [...(rec.acks ?? []), ...acks.map((a) => ({ relay: a.relay, ok: a.ok, message: a.message, at: a.at }))];
+        if (!rec.source) rec.source = e.actor;
+        if (!rec.relay && acks[0]) rec.relay = acks[0].relay;
+      }
+    }
+  }
+  return order.map((id) => {
+    const r = records.get(id) as CaptureRecord;
+    const out: CaptureRecord = { event: r.event };
+    if (r.relay !== undefined) out.relay = r.relay;
+    if (r.seenAt !== undefined) out.seenAt = r.seenAt;
+    if (r.source !== undefined) out.source = r.source;
+    if (r.acks !== undefined) out.acks = r.acks;
+    return out;
+  });
+}
+
+/** The white-box keyring the compliance checker uses to open 445s, gift wraps and check outcomes. */
+export interface HistoryKeyring {
+  groupEventKeys: { nostrGroupId: string; epoch: number; key: string; mediaExporter?: string }[];
+  /** Secret keys (hex) of the simulated agents, so gift wraps addressed to them can be opened. */
+  recipientSecretKeys: string[];
+  /** What the agents concluded: decrypted rumors and commit decisions, by event id. */
+  observations: HistoryObservation[];
+}
+
+/** Shapes follow the compliance checker's keyring (src/checkers/compliance/keyring.ts). */
+export type HistoryObservation =
+  | { kind: "application"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; sender: string; rumor?: unknown }
+  | { kind: "commit"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; committer?: string; decision: "applied" | "rolled-back" | "rejected" }
+  | { kind: "proposal"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; sender: string; proposal: string }
+  | { kind: "welcome"; eventId: string; recipient: string; joined: boolean; nostrGroupId?: string }
+  | { kind: "rejected"; agent: string; eventId: string; code: string; message: string };
+
+/**
+ * Build the keyring from the history: every `epoch-keys` entry (one per agent per epoch change,
+ * so every epoch's key is kept), the agents' secret keys (recorded at start as `identity` info
+ * entries with `secretKey`), and observations from decrypt / commit-applied / reject entries.
+ */
+export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyring {
+  const keys = new Map<string, HistoryKeyring["groupEventKeys"][number]>();
+  const secrets = new Set<string>();
+  const observations: HistoryObservation[] = [];
+  const seenObs = new Set<string>();
+  const once = (k: string): boolean => (seenObs.has(k) ? false : (seenObs.add(k), true));
+  for (const e of entries) {
+    const d = e.data;
+    if (e.op === "epoch-keys") {
+      const k = `${String(d.nostrGroupId)}:${String(d.epoch)}`;
+      if (!keys.has(k)) {
+        const rec: HistoryKeyring["groupEventKeys"][number] = { nostrGroupId: String(d.nostrGroupId), epoch: Number(d.epoch), key: String(d.key) };
+        if (typeof d.mediaExporter === "string") rec.mediaExporter = d.mediaExporter;
+        keys.set(k, rec);
+      }
+    } else if (e.op === "identity" && typeof d.secretKey === "string") {
+      secrets.add(d.secretKey);
+    } else if (e.op === "decrypt" && e.type === "ok") {
+      // one observation per event is enough: every member decrypts the same rumor
+      if (once(`a:${String(d.eventId)}`)) {
+        observations.push({ kind: "application", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), sender: String(d.sender), rumor: d.rumor });
+      }
+    } else if (e.op === "commit-applied") {
+      if (once(`c:${String(d.eventId)}:${d.rolledBack ? "r" : "a"}`)) {
+        observations.push({ kind: "commit", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), committer: d.committer as string | undefined, decision: d.rolledBack ? "rolled-back" : "applied" });
+      }
+    } else if (e.op === "process" && d.outcome === "proposal") {
+      if (once(`p:${String(d.eventId)}`)) {
+        observations.push({ kind: "proposal", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), sender: String(d.sender), proposal: String(d.proposal) });
+      }
+    } else if (e.op === "welcome" && e.type === "ok") {
+      observations.push({ kind: "welcome", eventId: String(d.eventId), recipient: String(d.recipient ?? ""), joined: true, nostrGroupId: d.nostrGroupId as string | undefined });
+    } else if (e.op === "reject") {
+      observations.push({ kind: "rejected", agent: e.actor, eventId: String(d.eventId), code: String(d.code), message: String(d.message ?? "") });
+    }
+  }
+  return {
+    groupEventKeys: [...keys.values()].sort((a, b) => (a.nostrGroupId < b.nostrGroupId ? -1 : a.nostrGroupId > b.nostrGroupId ? 1 : a.epoch - b.epoch)),
+    recipientSecretKeys: [...secrets].sort(),
+    observations,
+  };
+}

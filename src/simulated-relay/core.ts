@@ -1,0 +1,367 @@
+/**
+ * The relay core: NIP-01 as a message-level API. A transport (in-memory simulation, WebSocket
+ * server) opens a session per connection, hands it client frames (text or parsed) and receives
+ * relay frames through the session's sink. Everything here is synchronous and deterministic;
+ * time comes from the injected clock. It knows nothing of MLS.
+ */
+import { getEventHash, verifyEvent } from "nostr-tools/pure";
+import type { Clock } from "../sim/clock.ts";
+import { compileFilter, matchCompiled, validateFilter, type CompiledFilter } from "./filter.ts";
+import type { Filter, NostrEvent, RelayMessage } from "./messages.ts";
+import { EventStore, expirationOf, isProtected, kindClass } from "./store.ts";
+
+export interface RelayLimits {
+  /** Largest client frame accepted, in bytes (UTF-8). */
+  maxMessageBytes: number;
+  /** Largest event accepted (its JSON), in bytes. */
+  maxEventBytes: number;
+  maxEventTags: number;
+  /** Open subscriptions per connection. */
+  maxSubscriptions: number;
+  /** Filters per REQ. */
+  maxFilters: number;
+  /** Largest `limit` honoured (larger ones are clamped); also caps a REQ without limit. */
+  maxLimit: number;
+  /** Values in one ids/authors/kinds/#x list. */
+  maxFilterValues: number;
+  maxSubscriptionIdLength: number;
+  /** EVENT frames per connection per second (token bucket on the relay's clock); undefined = no limit. */
+  maxEventsPerSecond?: number;
+  /** Refuse events whose created_at is more than this many seconds ahead; undefined = no limit. */
+  maxFutureSeconds?: number;
+}
+
+export const DEFAULT_LIMITS: RelayLimits = {
+  maxMessageBytes: 512 * 1024,
+  maxEventBytes: 256 * 1024,
+  maxEventTags: 2500,
+  maxSubscriptions: 64,
+  maxFilters: 16,
+  maxLimit: 5000,
+  maxFilterValues: 1000,
+  maxSubscriptionIdLength: 64,
+};
+
+/** What a fault layer may decide about an otherwise valid EVENT before it is stored. */
+export interface PublishDecision {
+  /** Answer `OK false` with this message (a NIP-01 prefixed reason) and do not store. */
+  refuse?: string;
+  /** Send no OK at all. */
+  silent?: boolean;
+  /** With `silent`: whether the event is still stored and delivered (default true). */
+  store?: boolean;
+}
+
+/** Where the fault layer (the nemesis) plugs into the core. All optional. */
+export interface RelayHooks {
+  beforeAccept?(session: CoreSession, event: NostrEvent): PublishDecision | undefined;
+  /** Send EOSE after `after` of `total` stored events; `withholdRest` drops the remainder instead of sending it after EOSE. */
+  planEose?(session: CoreSession, subId: string, total: number): { after: number; withholdRest: boolean } | undefined;
+  onEvicted?(events: NostrEvent[]): void;
+}
+
+export interface RelayCoreOptions {
+  name: string;
+  clock: Clock;
+  limits?: Partial<RelayLimits>;
+  /** Refuse NIP-70 protected events (`["-"]` tag) with `blocked:`, as many public relays do. */
+  refuseProtected?: boolean;
+  /** Check Schnorr signatures (default true). Ids are always checked. */
+  verifySignatures?: boolean;
+  /** Retention limit: keep at most this many events (oldest created_at evicted). */
+  maxStoredEvents?: number;
+  hooks?: RelayHooks;
+}
+
+export type FrameSink = (msg: RelayMessage) => void;
+
+export interface RelayStats {
+  framesIn: number;
+  eventsAccepted: number;
+  eventsRejected: number;
+  reqs: number;
+  /** EVENT frames sent for live subscriptions (fan-out). */
+  liveDeliveries: number;
+  /** EVENT frames sent in answer to REQ (stored events). */
+  storedDeliveries: number;
+  notices: number;
+}
+
+interface Subscription {
+  id: string;
+  filters: CompiledFilter[];
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const HEX128 = /^[0-9a-f]{128}$/;
+const ID_IN_TEXT = /"id"\s*:\s*"([0-9a-f]{64})"/;
+
+export class CoreSession {
+  readonly subs = new Map<string, Subscription>();
+  private tokens: number;
+  private tokensAt: number;
+  closed = false;
+
+  constructor(
+    readonly core: RelayCore,
+    /** Connection id, unique within the relay. */
+    readonly id: string,
+    /** Label of the client at the other end (agent name, remote address). */
+    readonly client: string,
+    readonly sink: FrameSink,
+  ) {
+    this.tokens = core.limits.maxEventsPerSecond ?? 0;
+    this.tokensAt = core.clock.now();
+  }
+
+  /** A raw text frame from the client. */
+  handleText(text: string): void {
+    if (this.closed) return;
+    const max = this.core.limits.maxMessageBytes;
+    if (text.length > max || (text.length * 3 > max && Buffer.byteLength(text, "utf8") > max)) {
+      const bytes = Buffer.byteLength(text, "utf8");
+      const why = `invalid: message too large (${bytes} bytes, limit ${max})`;
+      const m = text.startsWith('["EVENT"') ? ID_IN_TEXT.exec(text.slice(0, 4096)) : null;
+      this.core.stats.framesIn++;
+      if (m) this.reject(m[1] as string, why);
+      else this.notice(why);
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      this.core.stats.framesIn++;
+      this.notice("invalid: message is not valid JSON");
+      return;
+    }
+    this.handle(msg);
+  }
+
+  /** A parsed frame from the client. */
+  handle(msg: unknown): void {
+    if (this.closed) return;
+    this.core.stats.framesIn++;
+    if (!Array.isArray(msg) || msg.length === 0 || typeof msg[0] !== "string") {
+      this.notice("invalid: a message must be a JSON array starting with its type");
+      return;
+    }
+    switch (msg[0]) {
+      case "EVENT":
+        this.onEvent(msg);
+        return;
+      case "REQ":
+        this.onReq(msg);
+        return;
+      case "CLOSE":
+        if (msg.length !== 2 || typeof msg[1] !== "string") {
+          this.notice("invalid: CLOSE takes one subscription id");
+          return;
+        }
+        this.subs.delete(msg[1]);
+        return;
+      default:
+        this.notice(`invalid: unsupported message type ${JSON.stringify(msg[0]).slice(0, 40)}`);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.subs.clear();
+    this.core.sessions.delete(this.id);
+  }
+
+  private notice(text: string): void {
+    this.core.stats.notices++;
+    this.sink(["NOTICE", text]);
+  }
+
+  private reject(id: string, why: string): void {
+    this.core.stats.eventsRejected++;
+    this.sink(["OK", id, false, why]);
+  }
+
+  private takeToken(): boolean {
+    const rate = this.core.limits.maxEventsPerSecond;
+    if (rate === undefined) return true;
+    const now = this.core.clock.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private onEvent(msg: unknown[]): void {
+    const e = msg[1] as Record<string, unknown> | undefined;
+    const idOf = typeof e === "object" && e !== null && typeof e.id === "string" && HEX64.test(e.id) ? e.id : undefined;
+    const fail = (why: string): void => {
+      if (idOf) this.reject(idOf, why);
+      else {
+        this.core.stats.eventsRejected++;
+        this.notice(why);
+      }
+    };
+    if (msg.length !== 2) return fail("invalid: EVENT takes exactly one event");
+    const shape = checkShape(e, this.core.limits);
+    if (shape) return fail(`invalid: ${shape}`);
+    const event = e as unknown as NostrEvent;
+    if (!this.takeToken()) return fail(`rate-limited: more than ${this.core.limits.maxEventsPerSecond} events per second`);
+    const size = JSON.stringify(event).length;
+    if (size > this.core.limits.maxEventBytes) {
+      return fail(`invalid: event too large (${size} bytes, limit ${this.core.limits.maxEventBytes})`);
+    }
+    this.core.accept(this, event, fail);
+  }
+
+  private onReq(msg: unknown[]): void {
+    const L = this.core.limits;
+    const subId = msg[1];
+    if (typeof subId !== "string" || subId.length === 0 || subId.length > L.maxSubscriptionIdLength) {
+      this.notice(`invalid: REQ needs a subscription id of 1 to ${L.maxSubscriptionIdLength} characters`);
+      return;
+    }
+    const closed = (why: string): void => {
+      this.subs.delete(subId);
+      this.sink(["CLOSED", subId, why]);
+    };
+    const filters = msg.slice(2);
+    if (filters.length === 0) return closed("invalid: REQ needs at least one filter");
+    if (filters.length > L.maxFilters) return closed(`invalid: too many filters (${filters.length}, limit ${L.maxFilters})`);
+    for (const f of filters) {
+      const bad = validateFilter(f, { maxLimit: L.maxLimit, maxValues: L.maxFilterValues });
+      if (bad) return closed(`invalid: ${bad}`);
+    }
+    if (!this.subs.has(subId) && this.subs.size >= L.maxSubscriptions) {
+      this.sink(["CLOSED", subId, `rate-limited: too many subscriptions (limit ${L.maxSubscriptions})`]);
+      return;
+    }
+    this.core.stats.reqs++;
+    const typed = filters as Filter[];
+    this.subs.set(subId, { id: subId, filters: typed.map(compileFilter) });
+    const stored = this.core.store.query(typed, Math.floor(this.core.clock.now() / 1000), L.maxLimit);
+    const plan = this.core.hooks.planEose?.(this, subId, stored.length);
+    const eoseAt = plan ? Math.max(0, Math.min(plan.after, stored.length)) : stored.length;
+    for (let i = 0; i < stored.length; i++) {
+      if (i === eoseAt) {
+        this.sink(["EOSE", subId]);
+        if (plan?.withholdRest) return;
+      }
+      this.core.stats.storedDeliveries++;
+      this.sink(["EVENT", subId, stored[i] as NostrEvent]);
+    }
+    if (eoseAt >= stored.length) this.sink(["EOSE", subId]);
+  }
+}
+
+/** Returns an error text when `e` is not a well-formed Nostr event. */
+export function checkShape(e: unknown, limits: Pick<RelayLimits, "maxEventTags">): string | undefined {
+  if (typeof e !== "object" || e === null || Array.isArray(e)) return "event must be a JSON object";
+  const o = e as Record<string, unknown>;
+  if (typeof o.id !== "string" || !HEX64.test(o.id)) return "id must be 64 lowercase hex characters";
+  if (typeof o.pubkey !== "string" || !HEX64.test(o.pubkey)) return "pubkey must be 64 lowercase hex characters";
+  if (typeof o.sig !== "string" || !HEX128.test(o.sig)) return "sig must be 128 lowercase hex characters";
+  if (!Number.isInteger(o.kind) || (o.kind as number) < 0 || (o.kind as number) > 65535) return "kind must be an integer between 0 and 65535";
+  if (!Number.isInteger(o.created_at) || (o.created_at as number) < 0) return "created_at must be a non-negative integer";
+  if (typeof o.content !== "string") return "content must be a string";
+  if (!Array.isArray(o.tags) || !o.tags.every((t) => Array.isArray(t) && t.every((x) => typeof x === "string"))) {
+    return "tags must be an array of arrays of strings";
+  }
+  if (o.tags.length > limits.maxEventTags) return `too many tags (${o.tags.length}, limit ${limits.maxEventTags})`;
+  return undefined;
+}
+
+export class RelayCore {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly limits: RelayLimits;
+  refuseProtected: boolean;
+  verifySignatures: boolean;
+  hooks: RelayHooks;
+  store: EventStore;
+  readonly sessions = new Map<string, CoreSession>();
+  readonly stats: RelayStats = { framesIn: 0, eventsAccepted: 0, eventsRejected: 0, reqs: 0, liveDeliveries: 0, storedDeliveries: 0, notices: 0 };
+  private nextSession = 1;
+
+  constructor(opts: RelayCoreOptions) {
+    this.name = opts.name;
+    this.clock = opts.clock;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.refuseProtected = opts.refuseProtected ?? false;
+    this.verifySignatures = opts.verifySignatures ?? true;
+    this.hooks = opts.hooks ?? {};
+    this.store = new EventStore({ maxEvents: opts.maxStoredEvents });
+  }
+
+  openSession(client: string, sink: FrameSink, id?: string): CoreSession {
+    const sid = id ?? `${this.name}#${this.nextSession++}`;
+    const s = new CoreSession(this, sid, client, sink);
+    this.sessions.set(sid, s);
+    return s;
+  }
+
+  /** Drop every session and its subscriptions (a crash). */
+  dropAllSessions(): CoreSession[] {
+    const all = [...this.sessions.values()];
+    for (const s of all) s.close();
+    return all;
+  }
+
+  /** Replace the store with an empty one (restart without persistence). */
+  resetStore(): void {
+    this.store = new EventStore({ maxEvents: this.store.maxEvents });
+  }
+
+  /** Validate the event's id, signature and policies, store it and fan it out. */
+  accept(session: CoreSession, event: NostrEvent, fail: (why: string) => void): void {
+    // A copy the relay owns (clients may mutate what they published, and an object may carry
+    // nostr-tools' "already verified" mark, which must not be trusted).
+    const own: NostrEvent = { id: event.id, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags.map((t) => t.slice()), content: event.content, sig: event.sig };
+    if (getEventHash(own) !== own.id) return fail("invalid: event id does not match the serialized event");
+    if (this.verifySignatures && !verifyEvent(own)) return fail("invalid: signature verification failed");
+    const nowSec = Math.floor(this.clock.now() / 1000);
+    const exp = expirationOf(event);
+    if (exp !== undefined && exp <= nowSec) return fail("invalid: event has expired (NIP-40)");
+    if (this.limits.maxFutureSeconds !== undefined && event.created_at > nowSec + this.limits.maxFutureSeconds) {
+      return fail(`invalid: created_at is more than ${this.limits.maxFutureSeconds} seconds in the future`);
+    }
+    if (this.refuseProtected && isProtected(event)) return fail("blocked: protected events (NIP-70) are not accepted here");
+    const decision = this.hooks.beforeAccept?.(session, event);
+    if (decision?.refuse) return fail(decision.refuse);
+    const answer = (ok: boolean, text: string): void => {
+      if (!decision?.silent) session.sink(["OK", event.id, ok, text]);
+    };
+    if (decision?.silent && decision.store === false) {
+      this.stats.eventsRejected++;
+      return;
+    }
+    if (kindClass(own.kind) !== "ephemeral") {
+      const r = this.store.put(own);
+      if (!r.stored) {
+        const dup = r.reason.startsWith("duplicate: already");
+        if (!dup) this.stats.eventsRejected++;
+        answer(dup, r.reason);
+        return;
+      }
+      if (r.evicted.length > 0) this.hooks.onEvicted?.(r.evicted);
+    }
+    this.stats.eventsAccepted++;
+    answer(true, "");
+    this.broadcast(own);
+  }
+
+  /** Deliver an accepted event to every live subscription that matches it. */
+  broadcast(event: NostrEvent): void {
+    for (const s of this.sessions.values()) {
+      for (const sub of s.subs.values()) {
+        for (const f of sub.filters) {
+          if (matchCompiled(f, event)) {
+            this.stats.liveDeliveries++;
+            s.sink(["EVENT", sub.id, event]);
+            break;
+          }
+        }
+      }
+    }
+  }
+}

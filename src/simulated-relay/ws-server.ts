@@ -1,0 +1,175 @@
+/**
+ * The relay core served over WebSocket on 127.0.0.1, with a NIP-11 information document
+ * (`Accept: application/nostr+json`) and the nemesis available (faults included). Any Nostr
+ * client can use it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebSocketServer, type WebSocket } from "ws";
+import { createRng } from "../sim/random.ts";
+import { FaultLog } from "./faults.ts";
+import { RelayError } from "./messages.ts";
+import { RealtimeScheduler } from "./realtime.ts";
+import { Nemesis, SimulatedRelay, type SimulatedRelayOptions } from "./simulated-relay.ts";
+
+export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "rng" | "url">> {
+  /** TCP port (0 = any free port). */
+  port?: number;
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Seed of the fault draws (default "relay"). */
+  seed?: string | number;
+  description?: string;
+}
+
+export interface Nip11Document {
+  name: string;
+  description: string;
+  software: string;
+  version: string;
+  supported_nips: number[];
+  limitation: Record<string, number | boolean>;
+}
+
+const VERSION = "0.1.0";
+
+export class RelayServer {
+  readonly relay: SimulatedRelay;
+  private http: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private port_ = 0;
+  private nextClient = 1;
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(private readonly opts: RelayServerOptions = {}) {
+    const scheduler = new RealtimeScheduler();
+    this.relay = new SimulatedRelay({
+      ...opts,
+      name: opts.name ?? "marmot-harness-relay",
+      scheduler,
+      rng: createRng(opts.seed ?? "relay"),
+      faultLog: opts.faultLog ?? new FaultLog(),
+      directWhenNoFault: true,
+    });
+  }
+
+  get nemesis(): Nemesis {
+    return this.relay.nemesis;
+  }
+
+  get port(): number {
+    return this.port_;
+  }
+
+  get url(): string {
+    const host = this.opts.host ?? "127.0.0.1";
+    return `ws://${host.includes(":") ? `[${host}]` : host}:${this.port_}`;
+  }
+
+  /** Open WebSocket connections right now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  info(): Nip11Document {
+    const L = this.relay.limits;
+    return {
+      name: this.relay.name,
+      description: this.opts.description ?? "marmot-harness simulated relay (in-memory, fault injection)",
+      software: "marmot-harness",
+      version: VERSION,
+      supported_nips: [1, 9, 11, 40, ...(this.relay.core.refuseProtected ? [] : [70])],
+      limitation: {
+        max_message_length: L.maxMessageBytes,
+        max_event_bytes: L.maxEventBytes,
+        max_subscriptions: L.maxSubscriptions,
+        max_filters: L.maxFilters,
+        max_limit: L.maxLimit,
+        max_event_tags: L.maxEventTags,
+        max_subid_length: L.maxSubscriptionIdLength,
+        auth_required: false,
+        payment_required: false,
+        restricted_writes: false,
+      },
+    };
+  }
+
+  async start(): Promise<this> {
+    const http = createServer((req, res) => this.onHttp(req, res));
+    const wss = new WebSocketServer({
+      server: http,
+      perMessageDeflate: false,
+      maxPayload: this.relay.limits.maxMessageBytes * 2 + 1024 * 1024,
+    });
+    wss.on("connection", (ws, req) => this.onSocket(ws, req));
+    this.http = http;
+    this.wss = wss;
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", (e) => reject(new RelayError("RELAY_LISTEN_FAILED", `cannot listen on ${this.opts.host ?? "127.0.0.1"}:${this.opts.port ?? 0}: ${e.message}`)));
+      http.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", () => resolve());
+    });
+    this.port_ = (http.address() as AddressInfo).port;
+    return this;
+  }
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "*", "Access-Control-Allow-Methods": "GET, OPTIONS" };
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, cors).end();
+      return;
+    }
+    if ((req.headers.accept ?? "").includes("application/nostr+json")) {
+      res.writeHead(200, { ...cors, "Content-Type": "application/nostr+json" }).end(JSON.stringify(this.info()));
+      return;
+    }
+    res.writeHead(200, { ...cors, "Content-Type": "text/plain; charset=utf-8" }).end("marmot-harness relay: connect with a Nostr client over WebSocket.\n");
+  }
+
+  private onSocket(ws: WebSocket, req: IncomingMessage): void {
+    const client = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}#${this.nextClient++}`;
+    let conn;
+    try {
+      conn = this.relay.connect(client, {
+        onMessage: (m) => {
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+        },
+        onClose: (reason) => ws.close(1011, reason.slice(0, 120)),
+      });
+    } catch (e) {
+      ws.close(1013, e instanceof Error ? e.message.slice(0, 120) : "relay down");
+      return;
+    }
+    this.sockets.add(ws);
+    const c = conn;
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) {
+        ws.send(JSON.stringify(["NOTICE", "invalid: binary frames are not supported"]));
+        return;
+      }
+      c.send(data.toString());
+    });
+    ws.on("close", () => {
+      this.sockets.delete(ws);
+      c.close();
+    });
+    ws.on("error", () => {
+      /* the close event follows */
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+    await new Promise<void>((r) => (this.wss ? this.wss.close(() => r()) : r()));
+    const http = this.http;
+    if (http) {
+      const closed = new Promise<void>((r) => http.close(() => r()));
+      http.closeAllConnections();
+      await closed;
+    }
+  }
+}
+
+export async function startRelayServer(opts: RelayServerOptions = {}): Promise<RelayServer> {
+  return new RelayServer(opts).start();
+}

@@ -1,0 +1,109 @@
+import { describe, it, expect } from "vitest";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { buildGroup, deliver, kinds, makeEngine, secretFor, RELAYS, T0, type TestEngine } from "./helpers.ts";
+import { createEngine } from "../../src/engine/engine.ts";
+import { FileStorage } from "../../src/engine/storage-file.ts";
+import { createRng } from "../../src/sim/random.ts";
+
+async function commitments(engines: TestEngine[], groupId: string): Promise<string[]> {
+  return Promise.all(engines.map(async (e) => (await e.inspect(groupId)).epochCommitment));
+}
+
+describe("competing commits for one epoch", () => {
+  it("converge on the earliest created_at in both orders of arrival, with rollback", async () => {
+    const { admin: alice, rest, groupId } = await buildGroup(["race-a", "race-b", "race-c", "race-d"]);
+    const [bob, carol, dave] = rest as [TestEngine, TestEngine, TestEngine];
+    // Both start from epoch 1. Alice's commit is earlier (created_at T0+10) and must win.
+    const pa = await alice.selfUpdate(groupId, T0 + 10);
+    const pb = await bob.selfUpdate(groupId, T0 + 11);
+    // Both got a relay OK and apply their own commit.
+    await alice.confirmCommit(pa.id);
+    await bob.confirmCommit(pb.id);
+    // carol: winner first, then loser
+    const [c] = await deliver([carol], [pa.event, pb.event], T0 + 12);
+    expect(c![0]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: false });
+    expect(c![1]).toMatchObject({ kind: "ignored" });
+    // dave: loser first, then winner -> rollback
+    const [d] = await deliver([dave], [pb.event, pa.event], T0 + 12);
+    expect(d![0]).toMatchObject({ kind: "commit", committer: bob.pubkey });
+    expect(d![1]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
+    // bob applied his own losing commit; he rolls back when alice's arrives
+    const [b] = await deliver([bob], [pa.event], T0 + 12);
+    expect(b![0]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
+    // alice ignores bob's
+    const [a] = await deliver([alice], [pb.event], T0 + 12);
+    expect(a![0]).toMatchObject({ kind: "ignored" });
+    const cs = await commitments([alice, bob, carol, dave], groupId);
+    expect(new Set(cs).size).toBe(1);
+    for (const e of [alice, bob, carol, dave]) expect(e.group(groupId)!.epoch).toBe(2n);
+    // everyone can talk in the winning epoch
+    const m = await bob.sendMessage(groupId, { kind: 9, content: "after the race" }, T0 + 20);
+    const outs = await deliver([alice, carol, dave], [m], T0 + 20);
+    for (const o of outs) expect(o[0]).toMatchObject({ kind: "application", rumor: { content: "after the race" } });
+  });
+
+  it("a pending commit that loses the race cannot be confirmed; a winning one holds the loser", async () => {
+    const { admin: alice, rest, groupId } = await buildGroup(["race2-a", "race2-b"]);
+    const bob = rest[0]!;
+    const pa = await alice.selfUpdate(groupId, T0 + 10);
+    const pb = await bob.selfUpdate(groupId, T0 + 10); // same second: lowest id wins
+    const aliceWins = pa.event.id < pb.event.id;
+    const [winner, loser, pw, pl] = aliceWins ? [alice, bob, pa, pb] : [bob, alice, pb, pa];
+    // the loser learns of the winner before its relay OK
+    const [lo] = await deliver([loser], [pw.event], T0 + 11);
+    expect(lo![0]).toMatchObject({ kind: "commit", rolledBack: false });
+    await expect(loser.confirmCommit(pl.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
+    // the winner sees the loser's commit while its own is pending: held, then ignored after confirm
+    const [wo] = await deliver([winner], [pl.event], T0 + 11);
+    expect(kinds(wo!)).toEqual(["deferred"]);
+    const conf = await winner.confirmCommit(pw.id);
+    expect(conf.outcomes?.map((o) => o.kind)).toEqual(["ignored"]);
+    const cs = await commitments([alice, bob], groupId);
+    expect(cs[0]).toBe(cs[1]);
+  });
+});
+
+describe("restart from FileStorage", () => {
+  it("keeps groups; messages sent or received around a restart stay readable", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "marmot-engine-"));
+    try {
+      const alice = await makeEngine("restart-a");
+      const bobRng = createRng("restart-b");
+      const bobOpts = () => ({ secretKey: secretFor("restart-b"), storage: new FileStorage(dir), randomBytes: (n: number) => bobRng.bytes(n) });
+      let bob = await createEngine(bobOpts());
+      const g = await alice.createGroup({ name: "persist", relays: RELAYS, now: T0 });
+      const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0 });
+      // restart between publishing the KeyPackage and receiving the Welcome
+      bob = await createEngine(bobOpts());
+      const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+      const conf = await alice.confirmCommit(p.id);
+      const [w] = await deliver([bob], conf.welcomes, T0 + 2);
+      expect(w![0]!.kind).toBe("welcome");
+      // bob sends just before a restart
+      const m1 = await bob.sendMessage(g.groupId, { kind: 9, content: "before restart" }, T0 + 3);
+      // alice sends while bob is down
+      const m2 = await alice.sendMessage(g.groupId, { kind: 9, content: "while you were away" }, T0 + 4);
+      bob = await createEngine(bobOpts());
+      expect(bob.group(g.groupId)).toMatchObject({ epoch: 1n, active: true });
+      const [o2] = await deliver([bob], [m2], T0 + 5);
+      expect(o2![0]).toMatchObject({ kind: "application", rumor: { content: "while you were away" } });
+      const m3 = await bob.sendMessage(g.groupId, { kind: 9, content: "after restart" }, T0 + 6);
+      const [oa] = await deliver([alice], [m1, m3], T0 + 7);
+      expect(oa!.map((o) => (o.kind === "application" ? o.rumor.content : o.kind))).toEqual(["before restart", "after restart"]);
+      // a commit, then restart, then more traffic; the retained epoch survives the restart
+      const su = await alice.selfUpdate(g.groupId, T0 + 8);
+      await alice.confirmCommit(su.id);
+      await deliver([bob], [su.event], T0 + 8);
+      const late = await alice.sendMessage(g.groupId, { kind: 9, content: "epoch 2" }, T0 + 9);
+      bob = await createEngine(bobOpts());
+      const [ol] = await deliver([bob], [late], T0 + 10);
+      expect(ol![0]).toMatchObject({ kind: "application", epoch: 2n });
+      expect((await bob.inspect(g.groupId)).epochCommitment).toBe((await alice.inspect(g.groupId)).epochCommitment);
+      expect((await bob.inspect(g.groupId)).epochKeys.map((k) => k.epoch)).toEqual([1n, 2n]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
