@@ -160,6 +160,7 @@ export async function buildEngineFixture(profile: ProtocolProfile, seed = "check
   await publish(await engines.bob.sendMessage(groupId, { kind: 9, content: "hi alice" }, tick()), "bob");
   // 4. Invite carol; carol talks.
   await commit("alice", await engines.alice.inviteMembers(groupId, [kpEvents.carol], tick()));
+  await commit("carol", await engines.carol.selfUpdate(groupId, tick()));
   await publish(await engines.carol.sendMessage(groupId, { kind: 9, content: "carol here", tags: [["t", "fixture"]] }, tick()), "carol");
   // 5. alice renames the group.
   await commit("alice", await engines.alice.updateGroupData(groupId, { name: "renamed fixture group" }, tick()));

@@ -310,10 +310,14 @@ export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyri
   const observations: HistoryObservation[] = [];
   const seenObs = new Set<string>();
   const once = (k: string): boolean => (seenObs.has(k) ? false : (seenObs.add(k), true));
+  const appliedAt = new Map<string, string>();
+  const commitObs = new Map<string, Extract<HistoryObservation, { kind: "commit" }>>();
+  const processed = new Set<string>();
   for (const e of entries) {
     const d = e.data;
     if (e.op === "epoch-keys") {
-      const k = `${String(d.nostrGroupId)}:${String(d.epoch)}`;
+      // competing commits fork an epoch: keep every distinct key
+      const k = `${String(d.nostrGroupId)}:${String(d.epoch)}:${String(d.key)}`;
       if (!keys.has(k)) {
         const rec: HistoryKeyring["groupEventKeys"][number] = { nostrGroupId: String(d.nostrGroupId), epoch: Number(d.epoch), key: String(d.key) };
         if (typeof d.mediaExporter === "string") rec.mediaExporter = d.mediaExporter;
@@ -322,21 +326,42 @@ export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyri
     } else if (e.op === "identity" && typeof d.secretKey === "string") {
       secrets.add(d.secretKey);
     } else if (e.op === "decrypt" && e.type === "ok") {
+      processed.add(`${e.actor}|${String(d.eventId)}`);
       // one observation per event is enough: every member decrypts the same rumor
       if (once(`a:${String(d.eventId)}`)) {
         observations.push({ kind: "application", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), sender: String(d.sender), rumor: d.rumor });
       }
-    } else if (e.op === "commit-applied") {
-      if (once(`c:${String(d.eventId)}:${d.rolledBack ? "r" : "a"}`)) {
-        observations.push({ kind: "commit", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), committer: d.committer as string | undefined, decision: d.rolledBack ? "rolled-back" : "applied" });
+    } else if (e.op === "commit-applied" || (e.op === "commit" && e.type === "ok")) {
+      // per agent: what it applied (its own commits once a relay acknowledged them, and others');
+      // a commit that replaced another (race resolution) means the agent rolled the other back
+      const epoch = Number(d.epoch);
+      const key = `${e.actor}|${String(d.groupId)}|${epoch}`;
+      if (e.op === "commit-applied" && d.rolledBack) {
+        const previous = appliedAt.get(key);
+        const prevObs = previous ? commitObs.get(`${e.actor}|${previous}`) : undefined;
+        // the final decision counts: the earlier commit of this epoch was rolled back
+        if (prevObs && previous !== String(d.eventId)) prevObs.decision = "rolled-back";
       }
+      appliedAt.set(key, String(d.eventId));
+      const obsKey = `${e.actor}|${String(d.eventId)}`;
+      const existing = commitObs.get(obsKey);
+      if (existing) existing.decision = "applied";
+      else {
+        const o: Extract<HistoryObservation, { kind: "commit" }> = { kind: "commit", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch, ...(d.committer ? { committer: String(d.committer) } : {}), decision: "applied" };
+        commitObs.set(obsKey, o);
+        observations.push(o);
+      }
+      processed.add(`${e.actor}|${String(d.eventId)}`);
     } else if (e.op === "process" && d.outcome === "proposal") {
       if (once(`p:${String(d.eventId)}`)) {
         observations.push({ kind: "proposal", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch: Number(d.epoch), sender: String(d.sender), proposal: String(d.proposal) });
       }
     } else if (e.op === "welcome" && e.type === "ok") {
+      processed.add(`${e.actor}|${String(d.eventId)}`);
       observations.push({ kind: "welcome", eventId: String(d.eventId), recipient: String(d.recipient ?? ""), joined: true, nostrGroupId: d.nostrGroupId as string | undefined });
     } else if (e.op === "reject") {
+      // a replay of an event this agent already processed (e.g. its own Welcome fetched again after a restart) is not a new decision
+      if (processed.has(`${e.actor}|${String(d.eventId)}`)) continue;
       observations.push({ kind: "rejected", agent: e.actor, eventId: String(d.eventId), code: String(d.code), message: String(d.message ?? "") });
     }
   }

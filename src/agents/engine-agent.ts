@@ -649,10 +649,11 @@ export class EngineAgent implements Agent {
       const ins = await this.engine.inspect(groupId);
       commitment = ins.epochCommitment;
       for (const k of ins.epochKeys) {
-        const id = `${ins.nostrGroupId}:${k.epoch}`;
+        const key = bytesToHex(k.groupEventKey);
+        const id = `${ins.nostrGroupId}:${k.epoch}:${key}`;
         if (this.ctx.recordedKeys.has(id)) continue;
         this.ctx.recordedKeys.add(id);
-        this.rec("info", "epoch-keys", { nostrGroupId: ins.nostrGroupId, epoch: k.epoch, key: bytesToHex(k.groupEventKey), mediaExporter: bytesToHex(k.mediaExporter) });
+        this.rec("info", "epoch-keys", { nostrGroupId: ins.nostrGroupId, epoch: k.epoch, key, mediaExporter: bytesToHex(k.mediaExporter) });
       }
     } catch (e) {
       this.rec("info", "note", { text: `inspect failed: ${(e as Error).message}` });
@@ -663,6 +664,8 @@ export class EngineAgent implements Agent {
   // ---------------------------------------------------------------- online / offline / restart
 
   async goOffline(): Promise<void> {
+    // an online client is in sync up to now
+    if (this.online) this.cursor = Math.max(this.cursor, this.nowS());
     this.closeSubs();
     this.online = false;
     this.inbox = [];
@@ -709,6 +712,7 @@ export class EngineAgent implements Agent {
         await this.handle(ev);
       }
       if (this.activeGroups().length === groupsBefore) break;
+      if (this.hasQuirk("noHistoryAfterJoin")) break;
       const more = await this.query(this.filters(since), `catch-up:${mode}:new-groups`);
       events = more.events.filter((e) => !fetchedIds.has(e.id));
     }
@@ -719,6 +723,7 @@ export class EngineAgent implements Agent {
 
   async restart(): Promise<CatchUpReport> {
     this.rec("info", "restart", { durable: this.opts.durable });
+    if (this.online) this.cursor = Math.max(this.cursor, this.nowS());
     this.closeSubs();
     this.inbox = [];
     this.seenIds.clear();

@@ -14,8 +14,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createHash } from "node:crypto";
-import { BlossomError, verifyAuthHeader, type BlossomVerb, type VerifiedAuth } from "./auth.ts";
+import { BlossomError, decodeAuthHeader, verifyAuthHeader, type BlossomVerb, type VerifiedAuth } from "./auth.ts";
 import { MemoryBlobStore, type BlobMeta, type BlobStore } from "./store.ts";
+import type { Event as NostrEvent } from "nostr-tools";
+import type { CaptureRecord } from "../capture.ts";
 
 export interface BlossomFaults {
   /** GET/HEAD of these blobs answer 404 although they are stored ("all" for every blob). */
@@ -54,6 +56,19 @@ export interface BlossomServerOptions {
   faults?: Partial<BlossomFaults>;
   /** Serve PUT/GET /_harness/faults and GET /_harness/stats (default false). */
   adminApi?: boolean;
+}
+
+/** One authorization the server checked (accepted or not), for checkers (e.g. MIP01-IMG-02). */
+export interface AuthLogEntry {
+  /** The kind 24242 event as received (absent when the header could not be decoded). */
+  event?: NostrEvent;
+  verb: BlossomVerb;
+  sha256?: string;
+  /** HTTP status the check led to (200 when accepted). */
+  status: number;
+  code?: string;
+  /** Milliseconds since the Unix epoch. */
+  at: number;
 }
 
 export interface BlobDescriptor {
@@ -96,6 +111,7 @@ export class BlossomServer {
   private server: Server | undefined;
   private base = "";
   private faultState: BlossomFaults;
+  private readonly authEntries: AuthLogEntry[] = [];
   readonly stats: BlossomStats = { requests: 0, uploads: 0, downloads: 0, deletes: 0, rejected: {}, bytesIn: 0, bytesOut: 0 };
 
   constructor(opts: BlossomServerOptions = {}) {
@@ -159,6 +175,26 @@ export class BlossomServer {
     this.faultState = { ...NO_FAULTS };
   }
 
+  /** Every authorization checked so far, in order (accepted ones have status 200). */
+  authLog(): readonly AuthLogEntry[] {
+    return this.authEntries;
+  }
+
+  /**
+   * The accepted kind 24242 events as capture records (`relay` = this server's URL, `source` =
+   * "blossom:<verb>"), so a compliance run can check who uploaded and deleted what.
+   */
+  authCapture(): CaptureRecord[] {
+    const seen = new Set<string>();
+    const out: CaptureRecord[] = [];
+    for (const e of this.authEntries) {
+      if (e.status !== 200 || !e.event || seen.has(e.event.id)) continue; // one record per event (pre-flight + PUT check it twice)
+      seen.add(e.event.id);
+      out.push({ event: e.event, relay: this.base, seenAt: e.at, source: `blossom:${e.verb}` });
+    }
+    return out;
+  }
+
   /** Stored blob metadata (for tests and checkers). */
   blobs(): BlobMeta[] {
     return this.store.all();
@@ -179,12 +215,27 @@ export class BlossomServer {
   private auth(req: IncomingMessage, verb: BlossomVerb, sha256?: string, required = this.requireAuth[verb]): VerifiedAuth | undefined {
     const header = req.headers.authorization;
     if (!header && !required) return undefined;
-    const auth = verifyAuthHeader(header, { verb, now: this.now(), ...(sha256 ? { sha256 } : {}), serverHost: this.serverHost() });
-    const refuse = this.faultState.refuseAuth;
-    if (refuse && (!refuse.pubkeys || refuse.pubkeys.includes(auth.pubkey))) {
-      throw new BlossomError("AUTH_REFUSED", refuse.status, `authorization refused for ${auth.pubkey} (fault)`);
+    const entry: AuthLogEntry = { verb, ...(sha256 ? { sha256 } : {}), status: 200, at: this.opts.now ? this.opts.now() * 1000 : Date.now() };
+    try {
+      entry.event = decodeAuthHeader(header ?? "");
+    } catch {
+      // logged without the event
     }
-    return auth;
+    this.authEntries.push(entry);
+    try {
+      const auth = verifyAuthHeader(header, { verb, now: this.now(), ...(sha256 ? { sha256 } : {}), serverHost: this.serverHost() });
+      const refuse = this.faultState.refuseAuth;
+      if (refuse && (!refuse.pubkeys || refuse.pubkeys.includes(auth.pubkey))) {
+        throw new BlossomError("AUTH_REFUSED", refuse.status, `authorization refused for ${auth.pubkey} (fault)`);
+      }
+      return auth;
+    } catch (e) {
+      if (e instanceof BlossomError) {
+        entry.status = e.status;
+        entry.code = e.code;
+      }
+      throw e;
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -192,10 +243,10 @@ export class BlossomServer {
     res.setHeader("Access-Control-Allow-Origin", "*");
     res.setHeader("Access-Control-Allow-Headers", "Authorization,*");
     res.setHeader("Access-Control-Allow-Methods", "GET, HEAD, PUT, DELETE");
-    if (this.faultState.delayMs > 0) await new Promise((r) => setTimeout(r, this.faultState.delayMs));
     const url = new URL(req.url ?? "/", "http://localhost");
     const path = url.pathname;
     const method = req.method ?? "GET";
+    if (this.faultState.delayMs > 0 && !path.startsWith("/_harness/")) await new Promise((r) => setTimeout(r, this.faultState.delayMs));
 
     if (method === "OPTIONS") return this.send(res, 204);
     if (this.opts.adminApi && path === "/_harness/faults") {
@@ -308,6 +359,7 @@ export class BlossomServer {
     const since = q.has("since") ? Number(q.get("since")) : -Infinity;
     const until = q.has("until") ? Number(q.get("until")) : Infinity;
     const limit = q.has("limit") ? Math.max(1, Number(q.get("limit"))) : Infinity;
+    if (Number.isNaN(since) || Number.isNaN(until) || Number.isNaN(limit)) throw new BlossomError("BAD_REQUEST", 400, "since, until and limit must be numbers");
     const cursor = q.get("cursor");
     let items = this.store
       .all()

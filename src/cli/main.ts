@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { register as registerRun } from "./run.ts";
 import { register as registerBlossom } from "./blossom.ts";
 import { register as registerPeer } from "./peer.ts";
+import { register as registerMatrix } from "./matrix.ts";
 import { register as registerCheck } from "./check.ts";
 import { register as registerCapture } from "./capture.ts";
 import { register as registerRules } from "./rules.ts";
@@ -13,7 +14,7 @@ import { register as registerRelay } from "./relay.ts";
 export type VerbRegistrar = (program: Command) => void;
 
 /** Verb modules add themselves to this list (imported below). */
-const registrars: VerbRegistrar[] = [registerBlossom, registerPeer, registerCheck, registerCapture, registerRules, registerRun, registerRelay];
+const registrars: VerbRegistrar[] = [registerBlossom, registerPeer, registerMatrix, registerCheck, registerCapture, registerRules, registerRun, registerRelay];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -71,11 +71,12 @@ interface RelayOpts {
   duplicate?: number;
   reorder?: number;
   refusePublish?: number;
-  noAnswer?: number;
+  neverAnswer?: number;
   earlyEose?: number;
   slowEose?: number;
   queueLimit?: number;
   faultLog?: string;
+  control?: boolean;
 }
 
 /** Start a relay server from CLI options (also used by tests). */
@@ -89,6 +90,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
     seed: o.seed,
     name: o.name,
     refuseProtected: o.refuseProtected,
+    control: o.control,
     maxStoredEvents: o.retention,
     limits: {
       ...(o.maxEventBytes !== undefined && { maxEventBytes: o.maxEventBytes }),
@@ -112,7 +114,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
   if (o.duplicate !== undefined) n.setDuplicate(o.duplicate);
   if (o.reorder !== undefined) n.setReorder(o.reorder, 500);
   if (o.refusePublish !== undefined) n.refusePublish({ p: o.refusePublish });
-  if (o.noAnswer !== undefined) n.neverAnswer({ p: o.noAnswer });
+  if (o.neverAnswer !== undefined) n.neverAnswer({ p: o.neverAnswer });
   if (o.earlyEose !== undefined) n.setEarlyEose({ fraction: o.earlyEose });
   if (o.slowEose !== undefined) n.setSlowEose(o.slowEose);
   if (o.queueLimit !== undefined) n.setQueueLimit(o.queueLimit);
@@ -140,15 +142,17 @@ export function register(program: Command): void {
     .option("--duplicate <p>", "duplicate each frame with probability p", prob("--duplicate"))
     .option("--reorder <p>", "reorder each frame (up to 500 ms) with probability p", prob("--reorder"))
     .option("--refuse-publish <p>", "answer EVENT with OK false with probability p", prob("--refuse-publish"))
-    .option("--no-answer <p>", "never answer EVENT with probability p (event still stored)", prob("--no-answer"))
+    .option("--never-answer <p>", "never answer EVENT with probability p (event still stored)", prob("--never-answer"))
     .option("--early-eose <fraction>", "send EOSE after this fraction of the stored events", prob("--early-eose"))
     .option("--slow-eose <ms>", "delay every EOSE", int("--slow-eose"))
     .option("--queue-limit <n>", "per-subscription in-flight limit; excess events silently skipped", int("--queue-limit"))
     .option("--fault-log <file>", "write every fault record (JSONL) to this file")
+    .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
       const server = await startFromOptions(o);
       const info = server.info();
       console.log(`relay listening on ${server.url} (NIP-11: ${info.supported_nips.join(", ")})`);
+      if (o.control) console.log(`fault control: POST ${server.url.replace("ws:", "http:")}/nemesis`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off("SIGINT", stop);

@@ -20,44 +20,14 @@ import { exitCodeFor, runScenarioSet, type RunFn, type RunItem } from "../report
 import { toJson } from "../report/write.ts";
 import { judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
 import { loadScenarioFile } from "../scenarios/loader.ts";
+import type { CatalogueEntry, CatalogueParams } from "../scenarios/catalogue/index.ts";
 import type { Scenario } from "../scenarios/types.ts";
 
 export class CliInputError extends HarnessError {}
 
-/** One catalogue scenario as the CLI sees it. */
-export interface CatalogueItem {
-  name: string;
-  description: string;
-  build(params: { members?: number }): Scenario | Promise<Scenario>;
-}
-
-/**
- * The scenario catalogue (src/scenarios/catalogue/, another engineer's module), read through a
- * narrow adapter: it may export `catalogue`/`CATALOGUE` as a list or a record of entries, each
- * with a name, a description and a `build`/`create` function or a ready scenario.
- */
-export async function loadCatalogue(): Promise<CatalogueItem[]> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import("../scenarios/catalogue/index.ts")) as Record<string, unknown>;
-  } catch (e) {
-    throw new CliInputError("CATALOGUE_UNAVAILABLE", `the scenario catalogue could not be loaded: ${describeError(e)}`);
-  }
-  const raw = mod.catalogue ?? mod.CATALOGUE ?? mod.default;
-  const entries: unknown[] = Array.isArray(raw) ? raw : raw && typeof raw === "object" ? Object.entries(raw as Record<string, unknown>).map(([k, v]) => ({ name: k, ...(v as object) })) : [];
-  return entries.map((v, i) => {
-    const e = v as Record<string, unknown>;
-    const fn = (e.build ?? e.create ?? e.scenario) as unknown;
-    const name = String(e.name ?? `#${i}`);
-    return {
-      name,
-      description: String(e.description ?? ""),
-      build: async (params: { members?: number }) => {
-        const s = typeof fn === "function" ? await (fn as (p: unknown) => Scenario | Promise<Scenario>)(params) : (fn ?? e) as Scenario;
-        return s;
-      },
-    };
-  });
+/** The catalogue (names, descriptions, builders), loaded when a verb needs it. */
+export async function loadCatalogue(): Promise<readonly CatalogueEntry[]> {
+  return (await import("../scenarios/catalogue/index.ts")).CATALOGUE;
 }
 
 interface RunCliOptions {
@@ -70,6 +40,7 @@ interface RunCliOptions {
   relay?: string[];
   report?: string;
   members?: string;
+  size?: string;
   json?: boolean;
   progress?: boolean;
 }
@@ -103,7 +74,15 @@ async function defaultRun(): Promise<RunFn> {
 /** Everything `run` was asked to run, resolved into run items (bad names and files are input errors). */
 export async function resolveRunItems(names: string[], o: RunCliOptions, members: number | undefined): Promise<RunItem[]> {
   const items: RunItem[] = [];
-  const memberFlag = members ? ` --members ${members}` : "";
+  const size = o.size ?? "full";
+  if (size !== "full" && size !== "small") throw new CliInputError("BAD_OPTION", `--size must be "full" or "small", got "${size}"`);
+  const flags = [
+    ...(members ? [`--members ${members}`] : []),
+    ...(size === "small" ? ["--size small"] : []),
+    ...(o.profile ? [`--profile ${shellQuote(o.profile)}`] : []),
+    ...(o.relay ?? []).map((u) => `--relay ${shellQuote(u)}`),
+  ].join(" ");
+  const withFlags = (cmd: string): string => (flags ? `${cmd} ${flags}` : cmd);
   const catalogueNames = names.filter((n) => !n.startsWith("mdk:"));
   const vectorNames = names.filter((n) => n.startsWith("mdk:"));
   if (catalogueNames.length || o.all) {
@@ -113,20 +92,23 @@ export async function resolveRunItems(names: string[], o: RunCliOptions, members
     if (unknown.length) {
       throw new CliInputError("UNKNOWN_SCENARIO", `unknown scenario${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${catalogue.map((c) => c.name).join(", ")}`);
     }
-    const chosen = o.all ? catalogue : [...new Set(catalogueNames)].map((n) => byName.get(n) as CatalogueItem);
+    const chosen = o.all ? catalogue : [...new Set(catalogueNames)].map((n) => byName.get(n) as CatalogueEntry);
     for (const c of chosen) {
+      const params: CatalogueParams = { ...(size === "small" ? c.small : c.defaults) };
+      // --members applies to the scenarios that have a group-size parameter.
+      if (members && "members" in c.defaults) params.members = members;
       let scenario: Scenario;
       try {
-        scenario = await c.build(members ? { members } : {});
+        scenario = c.build(params, o.seed ?? "1");
       } catch (e) {
-        throw new CliInputError("SCENARIO_BUILD", `scenario "${c.name}" could not be built${members ? ` with --members ${members}` : ""}: ${describeError(e)}`);
+        throw new CliInputError("SCENARIO_BUILD", `scenario "${c.name}" could not be built with ${JSON.stringify(params)}: ${describeError(e)}`);
       }
-      items.push({ name: c.name, description: c.description || scenario.description, scenario, runOptions: { catalogueName: c.name, ...(memberFlag ? { replayFlags: memberFlag.trim() } : {}) } });
+      items.push({ name: c.name, description: c.description, scenario, runOptions: { catalogueName: c.name, ...(flags ? { replayFlags: flags } : {}) } });
     }
   }
   for (const f of o.file ?? []) {
     const scenario = await loadScenarioFile(f);
-    items.push({ name: scenario.name, description: scenario.description, scenario, replayCommand: (seed) => `marmot-harness run --file ${shellQuote(f)} --seed ${shellQuote(seed)}` });
+    items.push({ name: scenario.name, description: scenario.description, scenario, replayCommand: (seed) => withFlags(`marmot-harness run --file ${shellQuote(f)} --seed ${shellQuote(seed)}`) });
   }
   if ((o.mdkVectors !== undefined && o.mdkVectors !== false) || vectorNames.length) {
     const dir = resolveMdkVectorDir(typeof o.mdkVectors === "string" ? o.mdkVectors : undefined);
@@ -144,7 +126,7 @@ export async function resolveRunItems(names: string[], o: RunCliOptions, members
         scenario: vector.scenario,
         ...(refused ? { refused } : {}),
         runOptions: { catalogueName: vector.name },
-        replayCommand: (seed) => `marmot-harness run ${shellQuote(vector.name)} --mdk-vectors ${shellQuote(dir)} --seed ${shellQuote(seed)}`,
+        replayCommand: (seed) => withFlags(`marmot-harness run ${shellQuote(vector.name)} --mdk-vectors ${shellQuote(dir)} --seed ${shellQuote(seed)}`),
         judge: (outcome) => judgeMdkVector({ vector, history: outcome.history.entries }),
       });
     }
@@ -189,11 +171,11 @@ export function register(program: Command): void {
     .action(async (o: { json?: boolean }) => {
       const catalogue = await loadCatalogue();
       if (o.json) {
-        console.log(JSON.stringify(catalogue.map((c) => ({ name: c.name, description: c.description })), null, 2));
+        console.log(JSON.stringify(catalogue.map((c) => ({ name: c.name, description: c.description, tags: c.tags, defaults: c.defaults, small: c.small })), null, 2));
         return;
       }
       const width = Math.max(0, ...catalogue.map((c) => c.name.length));
-      for (const c of catalogue) console.log(`${c.name.padEnd(width)}  ${c.description}`);
+      for (const c of catalogue) console.log(`${c.name.padEnd(width)}  ${c.description}${c.tags.length ? ` [${c.tags.join(", ")}]` : ""}`);
     });
 
   program
@@ -209,6 +191,7 @@ export function register(program: Command): void {
     .option("--relay <urls...>", "run against real relays at these ws:// URLs instead of the embedded relay")
     .option("--report <dir>", "report folder (default reports/run-<time>)")
     .option("--members <n>", "group size for scenarios that take one (e.g. epoch-churn-150)")
+    .option("--size <size>", "catalogue parameters: full (default) or small (quick runs)")
     .option("--json", "print the RunReport as JSON on stdout (progress goes to stderr)")
     .option("--no-progress", "no progress output")
     .action(async (names: string[], o: RunCliOptions) => {

@@ -88,6 +88,12 @@ export interface CommitConfirmation {
   outOfBandTrees?: Record<Hex, Uint8Array>;
   /** Held events that became readable once this commit was applied (e.g. messages of the new epoch). */
   outcomes?: ProcessOutcome[];
+  /**
+   * A self-update commit to publish (and confirm) next. ts-mls 2.0.0-rc.10 commits a single Remove
+   * without an UpdatePath, so the removed member could still derive the next epoch's secrets; this
+   * commit re-keys the group. The engine never lets it hold back other members' commits.
+   */
+  followUpCommit?: PendingCommit;
 }
 
 export interface InnerMessage {

@@ -153,6 +153,13 @@ interface GroupRec {
   applied: Map<bigint, AppliedCommit>;
   held: NostrEvent[];
   retryHeld: boolean;
+  /** Epochs whose snapshot is in storage. */
+  storedSnapshots: Set<bigint>;
+  /** Encoding of `state` as last written, while `state` has not changed since. */
+  lastStateBytes?: Uint8Array;
+  lastStateEpoch?: bigint;
+  /** Held events changed since the record was last written. */
+  metaDirty?: boolean;
 }
 
 interface StoredKeyPackage {
@@ -169,6 +176,7 @@ interface StoredKeyPackage {
 interface PendingWelcome {
   recipient: Hex;
   seal: NostrEvent;
+  rumorBytes: number;
 }
 
 interface PendingRec {
@@ -180,6 +188,10 @@ interface PendingRec {
   welcomes: PendingWelcome[];
   oobTree?: Uint8Array;
   now: number;
+  /** ts-mls 2.0.0-rc.10 sends a single-Remove commit without an UpdatePath: follow it with a self-update. */
+  pathFollowUp?: boolean;
+  /** Created by the engine itself (the follow-up self-update): never holds back others' commits. */
+  auto?: boolean;
 }
 
 type Outcome = ProcessOutcome;
@@ -359,15 +371,30 @@ class Engine implements MarmotEngine {
     const p = this.groupPrefix(rec.groupId);
     if (newSnapshotEpoch !== undefined) {
       const snap = rec.snapshots.get(newSnapshotEpoch);
-      if (snap) await this.storage.put(`${p}snap/${newSnapshotEpoch.toString().padStart(20, "0")}`, encode(clientStateEncoder, snap));
+      // The bytes last written for the current state are the snapshot's bytes when nothing changed since.
+      const bytes = rec.lastStateBytes !== undefined && rec.lastStateEpoch === newSnapshotEpoch ? rec.lastStateBytes : snap ? encode(clientStateEncoder, snap) : undefined;
+      if (bytes) await this.storage.put(`${p}snap/${newSnapshotEpoch.toString().padStart(20, "0")}`, bytes);
     }
+    if (newSnapshotEpoch !== undefined) rec.storedSnapshots.add(newSnapshotEpoch);
     // Drop stored snapshots that fell out of the window.
-    const stored = await this.storage.list(`${p}snap/`);
-    for (const k of stored) {
-      const e = BigInt(k.slice(`${p}snap/`.length));
-      if (!rec.snapshots.has(e)) await this.storage.delete(k);
+    for (const e of [...rec.storedSnapshots]) {
+      if (!rec.snapshots.has(e)) {
+        await this.storage.delete(`${p}snap/${e.toString().padStart(20, "0")}`);
+        rec.storedSnapshots.delete(e);
+      }
     }
-    await this.storage.put(`${p}state`, encode(clientStateEncoder, rec.state));
+    const stateBytes = encode(clientStateEncoder, rec.state);
+    await this.storage.put(`${p}state`, stateBytes);
+    await this.storage.delete(`${p}secrets`);
+    rec.lastStateBytes = stateBytes;
+    rec.lastStateEpoch = rec.state.groupContext.epoch;
+    await this.persistMeta(rec);
+  }
+
+  /** The small JSON record: flags, epoch keys, applied commits, held events. */
+  private async persistMeta(rec: GroupRec): Promise<void> {
+    rec.metaDirty = false;
+    const p = this.groupPrefix(rec.groupId);
     const meta = {
       v: 1,
       active: rec.active,
@@ -379,8 +406,17 @@ class Engine implements MarmotEngine {
     await this.storage.put(`${p}meta`, utf8.encode(JSON.stringify(meta)));
   }
 
-  private async persistStateOnly(rec: GroupRec): Promise<void> {
-    await this.storage.put(`${this.groupPrefix(rec.groupId)}state`, encode(clientStateEncoder, rec.state));
+  /**
+   * After an application message only the secret trees (per-sender key ratchets) change: they are
+   * written as a small overlay instead of the whole ClientState. A full write drops the overlay.
+   */
+  private async persistSecrets(rec: GroupRec): Promise<void> {
+    const { secretTreeEncoder } = await tsMlsInternals();
+    const hist: Record<string, string> = {};
+    for (const [e, d] of rec.state.historicalReceiverData) hist[e.toString()] = b64(encode(secretTreeEncoder, d.secretTree));
+    const overlay = { epoch: rec.state.groupContext.epoch.toString(), cur: b64(encode(secretTreeEncoder, rec.state.secretTree)), hist };
+    await this.storage.put(`${this.groupPrefix(rec.groupId)}secrets`, utf8.encode(JSON.stringify(overlay)));
+    rec.lastStateBytes = undefined;
   }
 
   private async persistKeyPackage(kp: StoredKeyPackage): Promise<void> {
@@ -417,8 +453,10 @@ class Engine implements MarmotEngine {
       const metaRaw = await this.storage.get(key);
       const stateRaw = await this.storage.get(`${p}state`);
       if (!metaRaw || !stateRaw) continue;
-      const state = decode(clientStateDecoder, stateRaw);
+      let state = decode(clientStateDecoder, stateRaw);
       if (!state) throw new EngineError("STORAGE_CORRUPT", `group ${gid} state cannot be decoded`);
+      const overlayRaw = await this.storage.get(`${p}secrets`);
+      if (overlayRaw) state = await applySecretsOverlay(state, JSON.parse(dec.decode(overlayRaw)) as SecretsOverlay);
       const meta = JSON.parse(dec.decode(metaRaw)) as {
         active: boolean;
         leaving: boolean;
@@ -443,6 +481,7 @@ class Engine implements MarmotEngine {
         applied: new Map(meta.applied.map((a) => [BigInt(a.epoch), { eventId: a.id, createdAt: a.at }])),
         held: meta.held,
         retryHeld: true,
+        storedSnapshots: new Set(snapshots.keys()),
       };
       this.groupsById.set(gid, rec);
       this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
@@ -627,6 +666,7 @@ class Engine implements MarmotEngine {
         applied: new Map(),
         held: [],
         retryHeld: false,
+        storedSnapshots: new Set(),
       };
       this.groupsById.set(gid, rec);
       this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
@@ -642,12 +682,21 @@ class Engine implements MarmotEngine {
     return { ...state, unappliedProposals: unapplied };
   }
 
-  private async makePending(rec: GroupRec, result: CreateCommitResult, now: number, welcomes: PendingWelcome[] = [], oobTree?: Uint8Array): Promise<PendingCommit> {
+  private async makePending(
+    rec: GroupRec,
+    result: CreateCommitResult,
+    now: number,
+    welcomes: PendingWelcome[] = [],
+    oobTree?: Uint8Array,
+    flags: { pathFollowUp?: boolean; auto?: boolean } = {},
+  ): Promise<PendingCommit> {
     const keys = rec.keys.get(rec.state.groupContext.epoch) ?? (await this.epochKeys(rec.state));
     const event = this.wrapGroupMessage(rec, result.commit, keys, now);
     const id = `${rec.groupId.slice(0, 16)}-${rec.state.groupContext.epoch}-${++this.pendingCounter}`;
     const p: PendingRec = { id, groupId: rec.groupId, fromEpoch: rec.state.groupContext.epoch, event, result, welcomes, now };
     if (oobTree !== undefined) p.oobTree = oobTree;
+    if (flags.pathFollowUp) p.pathFollowUp = true;
+    if (flags.auto) p.auto = true;
     this.pending.set(id, p);
     this.markSeen(event);
     return {
@@ -655,7 +704,7 @@ class Engine implements MarmotEngine {
       groupId: rec.groupId,
       event,
       fromEpoch: p.fromEpoch,
-      welcomeRumorBytes: welcomes.map((w) => w.seal.content.length),
+      welcomeRumorBytes: welcomes.map((w) => w.rumorBytes),
     };
   }
 
@@ -671,6 +720,15 @@ class Engine implements MarmotEngine {
         const pk = ev.pubkey;
         if (members.has(pk)) throw new EngineError("INVITEE_ALREADY_MEMBER", `${pk.slice(0, 12)}… is already a member`, { pubkey: pk });
         if (invitees.some((i) => i.pubkey === pk)) throw new EngineError("INVITEE_DUPLICATE", `two KeyPackages for ${pk.slice(0, 12)}… in one invite`, { pubkey: pk });
+        const required = requiredCapsOf(rec.state);
+        const caps = parsed.keyPackage.leafNode.capabilities;
+        const missing = [
+          ...(required?.extensionTypes ?? []).filter((x) => !caps.extensions.includes(x)).map((x) => `extension 0x${x.toString(16).padStart(4, "0")}`),
+          ...(required?.proposalTypes ?? []).filter((x) => !caps.proposals.includes(x)).map((x) => `proposal 0x${x.toString(16).padStart(4, "0")}`),
+        ];
+        if (missing.length > 0) {
+          throw new EngineError("INVITEE_LACKS_CAPABILITIES", `${pk.slice(0, 12)}…'s KeyPackage does not support the group's required ${missing.join(", ")}`, { pubkey: pk, missing });
+        }
         invitees.push({ event: ev, pubkey: pk, keyPackage: parsed.keyPackage });
       }
       const extraProposals: Proposal[] = invitees.map((i) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage: i.keyPackage } }));
@@ -714,7 +772,7 @@ class Engine implements MarmotEngine {
             { members: memberCount, bytes: biggest, rumorBytes: sizes.rumorBytes, sealBytes: sizes.sealBytes, limit: NIP44_MAX_PLAINTEXT },
           );
         }
-        welcomes.push({ recipient: inv.pubkey, seal });
+        welcomes.push({ recipient: inv.pubkey, seal, rumorBytes: sizes.rumorBytes });
       }
       return this.makePending(rec, result, now, welcomes, oobTree);
     });
@@ -736,7 +794,8 @@ class Engine implements MarmotEngine {
         proposals.push(this.gceProposal(rec, { ...rec.data, adminPubkeys: admins }));
       }
       const result = await createCommit({ context: this.ctx, state: this.stateWithProposals(rec.state, () => false), extraProposals: proposals });
-      return this.makePending(rec, result, now);
+      const removes = proposals.filter((x) => x.proposalType === defaultProposalTypes.remove).length;
+      return this.makePending(rec, result, now, [], undefined, { pathFollowUp: removes === 1 });
     });
   }
 
@@ -783,7 +842,7 @@ class Engine implements MarmotEngine {
       const state = this.stateWithProposals(rec.state, (p) => p.proposal.proposalType === PROPOSAL_SELF_REMOVE && p.senderLeafIndex !== myLeaf);
       const extraProposals: Proposal[] = senders.map((s) => ({ proposalType: defaultProposalTypes.remove, remove: { removed: s } }));
       const result = await createCommit({ context: this.ctx, state, extraProposals });
-      return this.makePending(rec, result, now);
+      return this.makePending(rec, result, now, [], undefined, { pathFollowUp: senders.length === 1 });
     });
   }
 
@@ -831,6 +890,10 @@ class Engine implements MarmotEngine {
       for (const [id, o] of this.pending) if (o.groupId === p.groupId && o.fromEpoch === p.fromEpoch) this.pending.delete(id);
       const outcomes = await this.retryHeld(rec, p.now);
       if (outcomes.length > 0) conf.outcomes = outcomes;
+      if (p.pathFollowUp && rec.active) {
+        const su = await createCommit({ context: this.ctx, state: this.stateWithProposals(rec.state, () => false), extraProposals: [] });
+        conf.followUpCommit = await this.makePending(rec, su, p.now, [], undefined, { auto: true });
+      }
       return conf;
     });
   }
@@ -853,7 +916,7 @@ class Engine implements MarmotEngine {
       const keys = rec.keys.get(rec.state.groupContext.epoch) ?? (await this.epochKeys(rec.state));
       const event = this.wrapGroupMessage(rec, res.message, keys, now);
       this.markSeen(event);
-      if (!this.quirks.noPersistAfterSend) await this.persistStateOnly(rec);
+      if (!this.quirks.noPersistAfterSend) await this.persistSecrets(rec);
       return event;
     });
   }
@@ -899,6 +962,7 @@ class Engine implements MarmotEngine {
     const first = await this.process445(rec, event, now);
     out.push(first);
     if (first.kind !== "deferred") out.push(...(await this.retryHeld(rec, now)));
+    if (rec.metaDirty) await this.persistMeta(rec);
     return out;
   }
 
@@ -906,6 +970,7 @@ class Engine implements MarmotEngine {
     if (!rec.held.some((e) => e.id === event.id)) {
       rec.held.push(event);
       if (rec.held.length > MAX_HELD) rec.held.shift();
+      rec.metaDirty = true;
     }
     return { kind: "deferred", groupId: rec.groupId, reason, eventId: event.id };
   }
@@ -930,7 +995,7 @@ class Engine implements MarmotEngine {
   }
 
   /** One 445 for a known group. Marks it seen unless it is deferred. */
-  private async process445(rec: GroupRec, event: NostrEvent, now: number): Promise<Outcome> {
+  private async process445(rec: GroupRec, event: NostrEvent, _now: number): Promise<Outcome> {
     const eventId = event.id;
     const final = (o: Outcome): Outcome => {
       if (o.kind !== "deferred") this.markSeen(event);
@@ -982,7 +1047,7 @@ class Engine implements MarmotEngine {
       }
       if (contentType === contentTypes.commit) {
         if (epoch === cur) {
-          const mine = [...this.pending.values()].find((p) => p.groupId === rec.groupId && p.fromEpoch === cur);
+          const mine = [...this.pending.values()].find((p) => p.groupId === rec.groupId && p.fromEpoch === cur && !p.auto);
           if (mine && commitWins({ createdAt: mine.event.created_at, eventId: mine.event.id }, { createdAt: event.created_at, eventId })) {
             return this.hold(rec, event, "our own pending commit for this epoch wins the race");
           }
@@ -998,6 +1063,7 @@ class Engine implements MarmotEngine {
       }
       return final(rejection(new EngineError("MLS_UNKNOWN_CONTENT", `unknown content type ${contentType}`), eventId, rec.groupId));
     } catch (e) {
+      if (isHarnessError(e) && e.code === "COMMIT_MISSING_PROPOSAL") return this.hold(rec, event, e.message);
       return final(rejection(e, eventId, rec.groupId));
     }
   }
@@ -1021,7 +1087,7 @@ class Engine implements MarmotEngine {
     }
     if (res.kind !== "applicationMessage") throw new EngineError("MLS_UNEXPECTED", "expected an application message");
     rec.state = res.newState;
-    await this.persistStateOnly(rec);
+    await this.persistSecrets(rec);
     const rumor = parseRumor(res.message, sender, { skipAuthorCheck: this.quirks.skipInnerAuthorCheck });
     return { kind: "application", groupId: rec.groupId, epoch: pm.epoch, sender, rumor, eventId: event.id };
   }
@@ -1046,7 +1112,8 @@ class Engine implements MarmotEngine {
     if (res.kind !== "newState") throw new EngineError("MLS_UNEXPECTED", "expected a proposal");
     if (res.actionTaken === "reject") throw new EngineError("PROPOSAL_REJECTED", verdict ?? "proposal rejected", { sender });
     rec.state = res.newState;
-    await this.persistStateOnly(rec);
+    rec.retryHeld = true; // a held commit may reference this proposal
+    await this.persistGroup(rec);
     return { kind: "proposal", groupId: rec.groupId, epoch: state.groupContext.epoch, sender: sender as Hex, proposal: kind, eventId: event.id };
   }
 
@@ -1097,6 +1164,9 @@ class Engine implements MarmotEngine {
         rec.applied.set(base.groupContext.epoch, { eventId: event.id, createdAt: event.created_at });
         await this.persistGroup(rec);
         return this.commitOutcome(rec, base, info, event, rollback, true, false);
+      }
+      if (/Could not find proposal/i.test(describeError(e))) {
+        throw new EngineError("COMMIT_MISSING_PROPOSAL", "the commit references a proposal this engine has not received yet", {}, { cause: e });
       }
       throw new EngineError("MLS_COMMIT_INVALID", `MLS rejected the commit: ${describeError(e)}`, {}, { cause: e });
     }
@@ -1237,6 +1307,7 @@ class Engine implements MarmotEngine {
       applied: new Map(),
       held: [],
       retryHeld: false,
+      storedSnapshots: new Set(),
     };
     this.groupsById.set(gid, rec);
     this.byNostrGroupId.set(bytesToHex(data.nostrGroupId), gid);
@@ -1284,6 +1355,28 @@ class Engine implements MarmotEngine {
       requiredCapabilities: { extensions: [...(req?.extensionTypes ?? [])], proposals: [...(req?.proposalTypes ?? [])], credentials: [...(req?.credentialTypes ?? [])] },
     };
   }
+}
+
+interface SecretsOverlay {
+  epoch: string;
+  cur: string;
+  hist: Record<string, string>;
+}
+
+async function applySecretsOverlay(state: ClientState, o: SecretsOverlay): Promise<ClientState> {
+  if (BigInt(o.epoch) !== state.groupContext.epoch) return state;
+  const { secretTreeDecoder } = await tsMlsInternals();
+  const tree = (s: string) => {
+    const t = decode(secretTreeDecoder, unb64(s));
+    if (!t) throw new EngineError("STORAGE_CORRUPT", "stored secret tree cannot be decoded");
+    return t;
+  };
+  const historicalReceiverData = new Map(state.historicalReceiverData);
+  for (const [e, d] of state.historicalReceiverData) {
+    const s = o.hist[e.toString()];
+    if (s !== undefined) historicalReceiverData.set(e, { ...d, secretTree: tree(s) });
+  }
+  return { ...state, secretTree: tree(o.cur), historicalReceiverData };
 }
 
 function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -119,6 +119,23 @@ export function generateD(randomBytes: (n: number) => Uint8Array = (n) => crypto
 }
 
 /**
+ * Sign a Nostr event. With `randomBytes` the BIP-340 auxiliary randomness comes from it, so a
+ * seeded run produces the same signature; without it, nostr-tools signs with CSPRNG aux bytes.
+ */
+export function signEvent(
+  template: { kind: number; created_at: number; tags: string[][]; content: string },
+  secretKey: Uint8Array,
+  randomBytes?: (n: number) => Uint8Array,
+): NostrEvent {
+  if (randomBytes === undefined) return finalizeEvent(template, secretKey);
+  const pubkey = getPublicKey(secretKey);
+  const unsigned = { ...template, pubkey };
+  const id = getEventHash(unsigned);
+  const sig = bytesToHex(schnorr.sign(hexToBytes(id), secretKey, randomBytes(32)));
+  return { ...unsigned, id, sig };
+}
+
+/**
  * NIP-01 checks done here rather than with nostr-tools' `verifyEvent`, which caches its verdict on
  * the event object (a mutated copy of a verified event would pass).
  */
@@ -205,6 +222,8 @@ export interface BuildKeyPackageEventParams {
    * `["encoding","hex"]`, which R1 parsers reject.
    */
   hexContent?: boolean;
+  /** Source of the signature's auxiliary randomness (seeded runs); default CSPRNG. */
+  randomBytes?: (n: number) => Uint8Array;
 }
 
 /** Build and sign a KeyPackage event (R1: 30443 in MDK 0.8 tag order; R0: 443). */
@@ -242,7 +261,7 @@ export async function buildKeyPackageEvent(p: BuildKeyPackageEventParams): Promi
     if (p.protectedTag) tags.push(["-"]);
     if (p.client !== undefined) tags.push(["client", p.client]);
     tags.push(["encoding", p.hexContent ? "hex" : "base64"]);
-    return finalizeEvent({ kind: KIND_KEY_PACKAGE, created_at: p.now, tags, content }, p.secretKey);
+    return signEvent({ kind: KIND_KEY_PACKAGE, created_at: p.now, tags, content }, p.secretKey, p.randomBytes);
   }
   tags.push(["mls_protocol_version", MLS_PROTOCOL_VERSION]);
   tags.push(["mls_ciphersuite", formatCodePoint(MARMOT_CIPHERSUITE)]);
@@ -251,7 +270,7 @@ export async function buildKeyPackageEvent(p: BuildKeyPackageEventParams): Promi
   tags.push(["relays", ...p.relays]);
   if (p.client !== undefined) tags.push(["client", p.client]);
   if (p.protectedTag) tags.push(["-"]);
-  return finalizeEvent({ kind: KIND_KEY_PACKAGE_LEGACY, created_at: p.now, tags, content }, p.secretKey);
+  return signEvent({ kind: KIND_KEY_PACKAGE_LEGACY, created_at: p.now, tags, content }, p.secretKey, p.randomBytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,10 +503,10 @@ export async function parseKeyPackageEvent(event: NostrEvent, opts: ParseKeyPack
 // ---------------------------------------------------------------------------------------------
 // Relay list (10051)
 
-export function buildKeyPackageRelayListEvent(secretKey: Uint8Array, relays: string[], now: number): NostrEvent {
+export function buildKeyPackageRelayListEvent(secretKey: Uint8Array, relays: string[], now: number, randomBytes?: (n: number) => Uint8Array): NostrEvent {
   if (relays.length === 0) fail("KP_RELAY_LIST", "a KeyPackage relay list needs at least one relay", {});
   for (const r of relays) if (!isValidRelayUrl(r)) fail("KP_RELAY_LIST", `relay ${JSON.stringify(r)} is not a valid ws/wss URL`, { relay: r });
-  return finalizeEvent({ kind: KIND_KEY_PACKAGE_RELAYS, created_at: now, tags: relays.map((r) => ["relay", r]), content: "" }, secretKey);
+  return signEvent({ kind: KIND_KEY_PACKAGE_RELAYS, created_at: now, tags: relays.map((r) => ["relay", r]), content: "" }, secretKey, randomBytes);
 }
 
 export interface ParsedRelayList {
@@ -515,7 +534,12 @@ export function parseKeyPackageRelayListEvent(event: NostrEvent): ParsedRelayLis
 // Deletion (kind 5)
 
 /** NIP-09 deletion of one of our KeyPackages: `e`, `k`, and for 30443 `a` = `30443:<pubkey>:<d>`. */
-export function buildKeyPackageDeletionEvent(secretKey: Uint8Array, kpEvent: NostrEvent, now: number): NostrEvent {
+export function buildKeyPackageDeletionEvent(
+  secretKey: Uint8Array,
+  kpEvent: NostrEvent,
+  now: number,
+  randomBytes?: (n: number) => Uint8Array,
+): NostrEvent {
   if (kpEvent.kind !== KIND_KEY_PACKAGE && kpEvent.kind !== KIND_KEY_PACKAGE_LEGACY) {
     fail("KP_WRONG_KIND", `kind ${kpEvent.kind} is not a KeyPackage`, { kind: kpEvent.kind });
   }
@@ -530,7 +554,7 @@ export function buildKeyPackageDeletionEvent(secretKey: Uint8Array, kpEvent: Nos
     if (d === undefined) fail("KP_MISSING_TAG", "the 30443 to delete has no d tag", { tag: "d" });
     tags.push(["a", `${KIND_KEY_PACKAGE}:${pubkey}:${d}`]);
   }
-  return finalizeEvent({ kind: KIND_DELETION, created_at: now, tags, content: "" }, secretKey);
+  return signEvent({ kind: KIND_DELETION, created_at: now, tags, content: "" }, secretKey, randomBytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -129,7 +129,8 @@ class Reader {
         needed: n,
       });
     }
-    const out = this.b.slice(this.offset, this.offset + n);
+    // Always a fresh plain Uint8Array (a Buffer's slice would alias the input).
+    const out = new Uint8Array(this.b.subarray(this.offset, this.offset + n));
     this.offset += n;
     return out;
   }

@@ -200,3 +200,40 @@ export function planGroupImageChange(
 export function clearedImageFields(): GroupImageFields {
   return { imageHash: null, imageKey: null, imageNonce: null, imageUploadKey: null };
 }
+
+export interface ImageRuleResult {
+  rule: "MIP01-IMG-01" | "MIP01-IMG-02";
+  ok: boolean;
+  /** How it passed (scheme or identity), or why it failed. */
+  detail: string;
+}
+
+/**
+ * MIP01-IMG-01 for a fetched blob: SHA256(blob) == image_hash and the blob decrypts. A v2 image (group
+ * data version >= 2 with an upload seed) must decrypt under a v2 key; the v1 direct key there is
+ * reported as a failure, since it is the marmot-ts 0.5.1 quirk the rule exists to catch.
+ */
+export function checkGroupImageBlob(fields: GroupImageFields, groupDataVersion: number, blob: Uint8Array): ImageRuleResult {
+  try {
+    const { scheme } = decryptGroupImage(fields, blob);
+    const v2 = groupDataVersion >= 2 && fields.imageUploadKey !== null;
+    if (v2 && scheme === "v1-direct") return { rule: "MIP01-IMG-01", ok: false, detail: "version-2 group data but the image only decrypts with the v1 direct key" };
+    return { rule: "MIP01-IMG-01", ok: true, detail: scheme };
+  } catch (e) {
+    return { rule: "MIP01-IMG-01", ok: false, detail: e instanceof GroupImageError ? `${e.code}: ${e.message}` : String(e) };
+  }
+}
+
+/**
+ * MIP01-IMG-02 for a Blossom upload auth event: its pubkey must be the image's upload identity
+ * (v2: from image_upload_key with "-v2"; v1: from image_key with "-v1"). Either HKDF variant is
+ * accepted and named in `detail`.
+ */
+export function checkImageUploadPubkey(fields: GroupImageFields, groupDataVersion: number, pubkey: string): ImageRuleResult {
+  const ids = candidateUploadIdentities(fields, groupDataVersion);
+  const expectedVersion = groupDataVersion >= 2 && fields.imageUploadKey ? 2 : 1;
+  const hit = ids.find((i) => i.pubkey === pubkey.toLowerCase());
+  if (!hit) return { rule: "MIP01-IMG-02", ok: false, detail: `upload pubkey ${pubkey} is none of the image's upload identities` };
+  if (hit.version !== expectedVersion) return { rule: "MIP01-IMG-02", ok: false, detail: `upload signed with the v${hit.version} identity of a v${expectedVersion} image` };
+  return { rule: "MIP01-IMG-02", ok: true, detail: `v${hit.version}/${hit.kdf}` };
+}

@@ -6,13 +6,13 @@
  * randomness for the wrap key, the NIP-44 nonces and the NIP-59 timestamp jitter (nostr-tools'
  * nip59 helpers draw their own), so a seeded run produces the same gift wraps.
  */
-import { getEventHash, finalizeEvent, getPublicKey, verifyEvent } from "nostr-tools/pure";
+import { getEventHash, finalizeEvent, getPublicKey } from "nostr-tools/pure";
 import { encrypt as nip44Encrypt, decrypt as nip44Decrypt, getConversationKey } from "nostr-tools/nip44";
 import { decode, encode, mlsMessageDecoder, mlsMessageEncoder, wireformats, type MlsWelcomeMessage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
 import type { Hex, NostrEvent, Rumor } from "./api.ts";
-import { fromBase64Strict, toBase64 } from "./mip03-group-events.ts";
+import { fromBase64Strict, toBase64, verifySignature } from "./mip03-group-events.ts";
 
 export const WELCOME_RUMOR_KIND = 444;
 export const SEAL_KIND = 13;
@@ -100,7 +100,7 @@ export interface UnwrappedWelcome {
 export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array): UnwrappedWelcome {
   const me = getPublicKey(recipientSecretKey);
   if (wrap.kind !== GIFT_WRAP_KIND) throw new WelcomeError("WELCOME_WRONG_KIND", `expected kind 1059, got ${wrap.kind}`);
-  if (getEventHash(wrap) !== wrap.id || !verifyEvent(wrap)) throw new WelcomeError("WELCOME_BAD_WRAP_SIGNATURE", "gift wrap id or signature does not verify");
+  if (getEventHash(wrap) !== wrap.id || !verifySignature(wrap)) throw new WelcomeError("WELCOME_BAD_WRAP_SIGNATURE", "gift wrap id or signature does not verify");
   const p = wrap.tags.filter((t) => t[0] === "p");
   if (p.length !== 1 || p[0]?.[1] !== me) throw new WelcomeError("WELCOME_NOT_FOR_US", "gift wrap must have exactly one p tag naming this account");
   let seal: NostrEvent;
@@ -111,7 +111,7 @@ export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array):
   }
   if (typeof seal !== "object" || seal === null || seal.kind !== SEAL_KIND) throw new WelcomeError("WELCOME_BAD_SEAL", "gift wrap does not contain a kind-13 seal");
   try {
-    if (getEventHash(seal) !== seal.id || !verifyEvent(seal)) throw new Error("bad");
+    if (getEventHash(seal) !== seal.id || !verifySignature(seal)) throw new Error("bad");
   } catch {
     throw new WelcomeError("WELCOME_BAD_SEAL", "seal id or signature does not verify");
   }

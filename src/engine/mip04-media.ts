@@ -64,6 +64,29 @@ export class MediaError extends HarnessError {
   }
 }
 
+/**
+ * The digest §9 rule each rejection code evidences (for checkers that report by rule id).
+ * MIP04-MD-01: required fields and formats; -02: `v mip04-v1` or a missing/malformed `n`;
+ * -05/-03: wrong key, AAD or tampered blob (AEAD failure); -06: hash checks; -08: canonical MIME.
+ */
+export const MEDIA_ERROR_RULES: Partial<Record<MediaErrorCode, string>> = {
+  IMETA_MISSING_FIELD: "MIP04-MD-01",
+  IMETA_MALFORMED_ENTRY: "MIP04-MD-01",
+  IMETA_DUPLICATE_FIELD: "MIP04-MD-01",
+  IMETA_BAD_URL: "MIP04-MD-01",
+  IMETA_BAD_FILENAME: "MIP04-MD-01",
+  IMETA_BAD_X: "MIP04-MD-01",
+  IMETA_BAD_DIM: "MIP04-MD-01",
+  IMETA_VERSION_UNSUPPORTED: "MIP04-MD-01",
+  IMETA_VERSION_DEPRECATED: "MIP04-MD-02",
+  IMETA_BAD_N: "MIP04-MD-02",
+  IMETA_BAD_MIME: "MIP04-MD-08",
+  IMETA_NONCANONICAL_MIME: "MIP04-MD-08",
+  MEDIA_DECRYPT_FAILED: "MIP04-MD-05",
+  MEDIA_CIPHERTEXT_HASH_MISMATCH: "MIP04-MD-06",
+  MEDIA_PLAINTEXT_HASH_MISMATCH: "MIP04-MD-06",
+};
+
 /** Exporter label and context of the media secret for a profile (R0 legacy, R1/R2 current). */
 export function mediaExporterLabel(profile: ProtocolProfile): { label: string; context: string; length: 32 } {
   return profile === "R0"

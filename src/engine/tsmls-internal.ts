@@ -1,13 +1,14 @@
 /**
  * A few ts-mls 2.0.0-rc.10 functions that its package `exports` map does not expose: the sender
  * data of a PrivateMessage (needed to learn the MLS sender of an application message, which
- * `processMessage` does not return) and the ratchet tree codec (for the experimental out-of-band
- * tree). They are loaded from the installed package's own files by URL, never reimplemented.
+ * `processMessage` does not return), the ratchet tree codec (for the experimental out-of-band
+ * tree) and the secret tree codec (to persist the per-message key ratchet without rewriting the
+ * whole group state). They are loaded from the installed package's own files by URL, never reimplemented.
  */
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { CiphersuiteImpl, Decoder, Encoder, PrivateMessage, RatchetTree } from "ts-mls";
+import type { CiphersuiteImpl, Decoder, Encoder, PrivateMessage, RatchetTree, SecretTree } from "ts-mls";
 
 export interface SenderData {
   leafIndex: number;
@@ -19,6 +20,8 @@ interface Internals {
   decryptSenderData(msg: PrivateMessage, senderDataSecret: Uint8Array, cs: CiphersuiteImpl): Promise<SenderData | undefined>;
   ratchetTreeEncoder: Encoder<RatchetTree>;
   ratchetTreeDecoder: Decoder<RatchetTree>;
+  secretTreeEncoder: Encoder<SecretTree>;
+  secretTreeDecoder: Decoder<SecretTree>;
 }
 
 let loaded: Promise<Internals> | undefined;
@@ -30,10 +33,23 @@ export function tsMlsInternals(): Promise<Internals> {
     const url = (f: string): string => pathToFileURL(path.join(dir, f)).href;
     const pm = (await import(url("privateMessage.js"))) as Pick<Internals, "decryptSenderData">;
     const rt = (await import(url("ratchetTree.js"))) as Pick<Internals, "ratchetTreeEncoder" | "ratchetTreeDecoder">;
-    if (typeof pm.decryptSenderData !== "function" || typeof rt.ratchetTreeEncoder !== "function" || typeof rt.ratchetTreeDecoder !== "function") {
-      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, ratchetTree.js)");
+    const st = (await import(url("secretTree.js"))) as Pick<Internals, "secretTreeEncoder" | "secretTreeDecoder">;
+    if (
+      typeof pm.decryptSenderData !== "function" ||
+      typeof rt.ratchetTreeEncoder !== "function" ||
+      typeof rt.ratchetTreeDecoder !== "function" ||
+      typeof st.secretTreeEncoder !== "function" ||
+      typeof st.secretTreeDecoder !== "function"
+    ) {
+      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, ratchetTree.js, secretTree.js)");
     }
-    return { decryptSenderData: pm.decryptSenderData, ratchetTreeEncoder: rt.ratchetTreeEncoder, ratchetTreeDecoder: rt.ratchetTreeDecoder };
+    return {
+      decryptSenderData: pm.decryptSenderData,
+      ratchetTreeEncoder: rt.ratchetTreeEncoder,
+      ratchetTreeDecoder: rt.ratchetTreeDecoder,
+      secretTreeEncoder: st.secretTreeEncoder,
+      secretTreeDecoder: st.secretTreeDecoder,
+    };
   })();
   return loaded;
 }

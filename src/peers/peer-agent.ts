@@ -44,6 +44,11 @@ export interface PeerAgentOptions {
   root?: string;
   catchUp?: CatchUpMode;
   requestTimeoutMs?: number;
+  /**
+   * How often (ms) to ask an idle peer whether events wait for it (default 100; 0 = never). On
+   * real relays events arrive at any time and `hasWork()` must answer without a round trip.
+   */
+  pollMs?: number;
 }
 
 type Body<T extends PeerResponseBody["type"]> = Extract<PeerResponseBody, { type: T }>;
@@ -61,6 +66,8 @@ export class PeerAgent implements Agent {
   private readonly seenDecrypts = new Set<string>();
   private readonly seenEpochs = new Set<string>();
   private caps: string[];
+  private poller: NodeJS.Timeout | undefined;
+  private polling = false;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -87,6 +94,32 @@ export class PeerAgent implements Agent {
 
   hasWork(): boolean {
     return this.online && (this.pending > 0 || this.lastProcessed > 0);
+  }
+
+  /** Ask the peer, in the background, whether events wait for it (a ping carries `pending_events`). */
+  private startPolling(): void {
+    const every = this.opts.pollMs ?? 100;
+    if (every <= 0 || this.poller) return;
+    this.poller = setInterval(() => {
+      const t = this.transport;
+      if (!t || !this.online || this.polling) return;
+      this.polling = true;
+      t.request({ type: "ping", action_id: `${this.name}-poll` })
+        .then((b) => {
+          if ("pending_events" in b && typeof b.pending_events === "number") this.pending = b.pending_events;
+          if ("records" in b && b.records) this.replay(b.records);
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          this.polling = false;
+        });
+    }, every);
+    this.poller.unref?.();
+  }
+
+  private stopPolling(): void {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -185,9 +218,12 @@ export class PeerAgent implements Agent {
     this.account = body.account_id;
     if (body.capabilities) this.caps = [...new Set(body.capabilities.filter((c) => this.opts.capabilities.includes(c) || c.startsWith("quirk:")))];
     this.online = true;
+    this.ctx.history.record(this.name, "info", "peer", { implementation: this.implementation, account: this.account, capabilities: this.caps });
+    this.startPolling();
   }
 
   async stop(): Promise<void> {
+    this.stopPolling();
     const t = this.transport;
     this.transport = undefined;
     this.online = false;
@@ -335,6 +371,10 @@ export class PeerAgent implements Agent {
   async groups(): Promise<AgentGroupView[]> {
     const o = await this.observe();
     return (o.groups ?? []).map((g) => this.view(g)).sort((a, b) => (a.groupId < b.groupId ? -1 : 1));
+  }
+
+  async provideOutOfBandTree(_treeHex: string): Promise<void> {
+    throw new PeerAgentError("PEER_UNSUPPORTED", `${this.name} (${this.implementation}): out-of-band ratchet trees are not part of the peer protocol`);
   }
 
   async probe(events: NostrEvent[]): Promise<ProbeOutcome[]> {

@@ -266,6 +266,22 @@ export const CHECKS: CheckDef[] = [
     },
   },
   {
+    id: "delete-republish",
+    title: "re-publishing a deleted event; is the kind 5 deletion itself stored",
+    why: "informational: a deleted (consumed) KeyPackage that comes back can be used twice",
+    async run(ctx) {
+      const c = await ctx.connect("a");
+      const e = ctx.sign(1, [], "deleted then republished", { createdAt: ctx.now() - 5 });
+      await ctx.publish(c, e);
+      const del = ctx.sign(5, [["e", e.id]], "");
+      await ctx.publish(c, del);
+      const again = await ctx.publish(c, e);
+      const served = await ctx.query(c, [{ ids: [e.id] }]);
+      const delStored = await ctx.query(c, [{ ids: [del.id] }]);
+      return info(`re-publish ${ackText(again)}, ${served.length > 0 ? "served again" : "not served"}; deletion event ${delStored.length > 0 ? "stored" : "not stored"}`);
+    },
+  },
+  {
     id: "live-delivery",
     title: "an event published on one connection reaches a live subscription on another",
     why: "members receive commits and messages as they happen",
@@ -442,15 +458,14 @@ export async function runConformance(target: ConformanceTarget, opts: Conformanc
         new Promise((resolve) => {
           const got: NostrEvent[] = [];
           let done = false;
-          let sub: { close(): void } | undefined;
           const finish = (): void => {
             if (done) return;
             done = true;
             // EOSE may arrive before subscribe() returns (synchronous backends).
-            queueMicrotask(() => sub?.close());
+            queueMicrotask(() => sub.close());
             resolve(got);
           };
-          sub = c.subscribe(filters, { onEvent: (e) => got.push(e), onEose: finish, onClosed: finish });
+          const sub = c.subscribe(filters, { onEvent: (e) => got.push(e), onEose: finish, onClosed: finish });
           setTimeout(finish, timeoutMs);
         }),
     };

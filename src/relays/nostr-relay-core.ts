@@ -64,6 +64,14 @@ export class LocalNostrRelay {
     return new LocalNostrRelay(http, wss, relay, repo, (http.address() as AddressInfo).port);
   }
 
+  /**
+   * Put events straight into the repository, without the relay's checks (to prepare a large
+   * store quickly, e.g. for query benchmarks).
+   */
+  async preload(events: Iterable<import("./types.ts").NostrEvent>): Promise<void> {
+    for (const e of events) await this.repo.upsert(e);
+  }
+
   async close(): Promise<void> {
     for (const c of this.wss.clients) c.terminate();
     await new Promise<void>((r) => this.wss.close(() => r()));

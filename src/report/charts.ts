@@ -16,7 +16,7 @@ export interface Series {
   points: { x: number; y: number }[];
 }
 
-/** "Nice" tick values covering [lo, hi], about `count` of them. */
+/** "Nice" tick values (1, 2 or 5 times a power of ten apart) from at or below `lo` to at or above `hi`. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (hi === lo) { hi = lo + 1; }
@@ -25,7 +25,10 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((k) => k * mag).find((s) => span / s <= count) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  const first = Math.floor(lo / step + 1e-9) * step;
+  for (let v = first; v < hi + step * (1 - 1e-9); v += step) out.push(Number(v.toPrecision(12)));
+  const last = out[out.length - 1];
+  if (last === undefined || last < hi - step * 1e-9) out.push(Number(((last ?? first) + step).toPrecision(12)));
   return out;
 }
 
@@ -83,10 +86,16 @@ function empty(kind: string, title: string): string {
 }
 
 function legend(series: { label: string }[]): string[] {
-  return series.slice(0, PALETTE.length).map((s, i) => {
-    const y = M.top + 4 + i * 14;
-    return `<rect x="${W - M.right - 120}" y="${y}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${W - M.right - 106}" y="${y + 9}">${escapeXml(s.label.length > 18 ? `${s.label.slice(0, 17)}…` : s.label)}</text>`;
+  const shown = series.slice(0, PALETTE.length);
+  const labels = shown.map((s) => (s.label.length > 24 ? `${s.label.slice(0, 23)}…` : s.label));
+  const width = 22 + 6.5 * Math.max(...labels.map((l) => l.length));
+  const x = M.left + 8, y0 = M.top + 2;
+  const out = [`<rect x="${x - 4}" y="${y0 - 2}" width="${r1(width)}" height="${shown.length * 14 + 4}" fill="#fff" fill-opacity="0.85" stroke="#ddd"/>`];
+  labels.forEach((label, i) => {
+    const y = y0 + i * 14;
+    out.push(`<rect x="${x}" y="${y + 1}" width="10" height="10" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + 14}" y="${y + 10}">${escapeXml(label)}</text>`);
   });
+  return out;
 }
 
 /** Epoch of each group over virtual time, as step lines (time relative to the first sample). */

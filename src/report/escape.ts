@@ -6,7 +6,6 @@
 /** Escape for XML/HTML text and attribute values; drops characters XML 1.0 cannot carry. */
 export function escapeXml(value: unknown): string {
   return String(value)
-    // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, "\uFFFD")
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")

@@ -4,7 +4,7 @@
  */
 import { commitCostChart, epochsChart, latencyHistogram } from "./charts.ts";
 import { escapeXml as esc } from "./escape.ts";
-import { complianceText, formatBytes, formatMs, percentile, verdictCountsText } from "./stats.ts";
+import { checksAndStepsText, complianceText, formatBytes, formatMs, percentile, verdictCountsText } from "./stats.ts";
 import type { RunReport, ScenarioResult, Verdict } from "./types.ts";
 
 const CSS = `
@@ -66,7 +66,7 @@ export function renderHtml(report: RunReport): string {
   const ok = report.results.filter((r) => r.ok).length;
   const rows = report.results.map(
     (r, i) =>
-      `<tr${r.ok ? "" : ' class="bad"'}><td><a href="#${esc(anchor(r, i))}">${esc(r.scenario)}</a></td><td><code>${esc(r.seed)}</code></td><td>${verdict(r.verdict)}</td><td>${esc(r.expected)}</td><td>${r.ok ? "yes" : "<b>NO</b>"}</td><td>${esc(verdictCountsText(r.checks))}</td><td>${esc(formatMs(r.metrics.wallMs))}</td></tr>`,
+      `<tr${r.ok ? "" : ' class="bad"'}><td><a href="#${esc(anchor(r, i))}">${esc(r.scenario)}</a></td><td><code>${esc(r.seed)}</code></td><td>${verdict(r.verdict)}</td><td>${esc(r.expected)}</td><td>${r.ok ? "yes" : "<b>NO</b>"}</td><td>${esc(checksAndStepsText(r))}</td><td>${esc(formatMs(r.metrics.wallMs))}</td></tr>`,
   );
   const allCommitCost = report.results.flatMap((r) => r.metrics.commitCost);
   const allLatency = report.results.flatMap((r) => r.metrics.deliveryLatencyMs);

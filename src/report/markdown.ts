@@ -1,6 +1,6 @@
 /** `summary.md`: one table row per scenario, then what failed and how to replay it. */
 import { escapeMarkdownCell, markdownCode } from "./escape.ts";
-import { complianceText, finalEpoch, formatBytes, formatMs, percentile, verdictCountsText } from "./stats.ts";
+import { checksAndStepsText, complianceText, finalEpoch, formatBytes, formatMs, percentile } from "./stats.ts";
 import type { RunReport, ScenarioResult } from "./types.ts";
 
 function cellCode(value: string): string {
@@ -38,7 +38,7 @@ export function renderSummaryMarkdown(report: RunReport): string {
   lines.push("|---|---|---|---|---|---|---|---|");
   for (const r of report.results) {
     lines.push(
-      `| ${escapeMarkdownCell(r.scenario)} | ${cellCode(r.seed)} | ${r.verdict} | ${r.expected} | ${r.ok ? "yes" : "**NO**"} | ${escapeMarkdownCell(verdictCountsText(r.checks))} | ${escapeMarkdownCell(complianceText(r))} | ${metricsCell(r)} |`,
+      `| ${escapeMarkdownCell(r.scenario)} | ${cellCode(r.seed)} | ${r.verdict} | ${r.expected} | ${r.ok ? "yes" : "**NO**"} | ${escapeMarkdownCell(checksAndStepsText(r))} | ${escapeMarkdownCell(complianceText(r))} | ${metricsCell(r)} |`,
     );
   }
   lines.push("");

@@ -131,10 +131,9 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
           }
         }
       } catch (e) {
-        // The runner refuses bad scenarios by throwing (validation); anything else is an error of the run.
-        const code = (e as { code?: unknown }).code;
+        // The runner throws only for an invalid scenario (refused); anything else is an error of the run.
         result = refusedResult(item, seed, scenario.profile ?? profile, describeError(e));
-        if (code !== "SCENARIO_INVALID" && !(e as Error).name?.includes("Refused")) result.verdict = "error";
+        if ((e as { code?: unknown }).code !== "SCENARIO_INVALID") result.verdict = "error";
       }
     }
     if (outcome && (opts.capsules ?? true) && result.verdict !== "pass" && result.verdict !== "not-applicable") {

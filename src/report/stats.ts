@@ -25,6 +25,12 @@ export function verdictCountsText(checks: readonly CheckResult[]): string {
   return parts.length ? parts.join(", ") : "none";
 }
 
+/** Check counts, plus the steps that did not pass (a failed step fails a run even when every check passes). */
+export function checksAndStepsText(r: ScenarioResult): string {
+  const badSteps = r.steps.filter((s) => s.verdict !== "pass" && s.verdict !== "not-applicable").length;
+  return `${verdictCountsText(r.checks)}${badSteps ? `; ${badSteps} step${badSteps === 1 ? "" : "s"} failed` : ""}`;
+}
+
 export function complianceText(r: ScenarioResult): string {
   if (!r.compliance) return "not run";
   const entries = Object.entries(r.compliance.counts).filter(([, n]) => n > 0);

@@ -186,7 +186,9 @@ export function importMdkVector(doc: unknown, source = "vector", seed = "mdk"): 
     const label = `mdk[${mdkIndex}] ${type}`;
     const entry: ImportedStepMap = { mdkIndex, mdkType: type, ourSteps: [], how: "mapped" };
     stepMap.push(entry);
-    const add = (st: Step): void => void entry.ourSteps.push(push({ ...st, description: st.description ?? label }));
+    // `description` of an update-group-data step is the group's new description (the field
+    // shares its name with the report text of other steps), so it never gets the label.
+    const add = (st: Step): void => void entry.ourSteps.push(push(st.type === "update-group-data" ? st : { ...st, description: st.description ?? label }));
     const asMarker = (note: string, how: ImportedStepMap["how"] = "marker"): void => {
       entry.how = how;
       entry.note = note;
@@ -521,14 +523,13 @@ export function multisetDiff(expected: readonly string[], actual: readonly strin
   return { missing, unexpected };
 }
 
-/**
- * Reads a client's view out of the history. Limitation: facts are per client, not per group, so a
- * vector that drives several groups (`in_group`) is judged on the client's latest group state.
- */
+/** Reads a client's view of one group out of the history. */
 class HistoryIndex {
   readonly nameOf = new Map<string, string>();
   private readonly stepEnd = new Map<number, number>();
   private readonly windowStarts = new Map<string, number[]>();
+  /** Group label → MLS group id, from the creator's `create-group` entry inside the create step. */
+  private readonly groupIds = new Map<string, string>();
 
   constructor(
     readonly entries: readonly HistoryEntry[],
@@ -541,6 +542,12 @@ class HistoryIndex {
     for (const w of vector.observationWindows) {
       this.windowStarts.set(w.client, [...(this.windowStarts.get(w.client) ?? []), this.position({ afterStep: w.afterStep })]);
     }
+    vector.scenario.steps.forEach((st, i) => {
+      if (st.type !== "create-group") return;
+      const end = this.stepEnd.get(i);
+      const made = entries.find((e) => e.op === "create-group" && e.type === "ok" && e.actor === st.agent && (end === undefined || e.seq < end) && typeof e.data.groupId === "string" && ![...this.groupIds.values()].includes(e.data.groupId));
+      if (made) this.groupIds.set(st.group, made.data.groupId as string);
+    });
   }
 
   /** History position (exclusive upper bound) for a judge point. */
@@ -560,16 +567,19 @@ class HistoryIndex {
    * differences between the client's consecutive epoch snapshots inside its observation window
    * (what its group state shows, whoever committed and however the commit was reported).
    */
-  facts(client: string, until: number): ClientFacts {
+  facts(client: string, group: string, until: number): ClientFacts {
+    const gid = this.groupIds.get(group);
+    const inGroup = (d: Record<string, unknown>): boolean => gid === undefined || d.groupId === undefined || d.groupId === gid;
     const starts = (this.windowStarts.get(client) ?? []).filter((p) => p <= until);
     const from = starts.length ? Math.max(...starts) : 0;
     const f: ClientFacts = { payloads: [], added: [], removed: [] };
     let previous: Set<string> | undefined;
     for (let i = 0; i < until && i < this.entries.length; i++) {
       const e = this.entries[i] as HistoryEntry;
-      if (e.actor !== client) continue;
+      if (e.actor !== client || !inGroup(e.data)) continue;
       const d = e.data;
-      if (e.op === "epoch") {
+      // "epoch": the agent's snapshot after each change; "state": the runner's snapshot at checkpoints.
+      if (e.op === "epoch" || (e.op === "state" && d.active !== false)) {
         const members = Array.isArray(d.members) ? d.members.map((m) => this.name(m)) : undefined;
         if (typeof d.epoch === "number") f.epoch = d.epoch;
         if (members) {
@@ -597,8 +607,8 @@ export function judgeMdkVector(input: MdkJudgeInput): CheckResult[] {
   const { vector } = input;
   const idx = new HistoryIndex(input.history, vector);
   const out: CheckResult[] = [];
-  const factsAt = (client: string, at: JudgePoint): ClientFacts => {
-    const f = idx.facts(client, idx.position(at));
+  const factsAt = (client: string, at: JudgePoint, group: string): ClientFacts => {
+    const f = idx.facts(client, group, idx.position(at));
     if (at === "end") {
       const view = input.finalViews?.[client]?.[0];
       if (view) {
@@ -617,7 +627,7 @@ export function judgeMdkVector(input: MdkJudgeInput): CheckResult[] {
         out.push({ name, verdict: "not-applicable", message: `${exp.origin}: ${exp.reason}` });
         break;
       case "client-state": {
-        const f = factsAt(exp.client, exp.at);
+        const f = factsAt(exp.client, exp.at, exp.group);
         const problems: string[] = [];
         const notJudged: string[] = [];
         let judged = 0;
@@ -653,14 +663,14 @@ export function judgeMdkVector(input: MdkJudgeInput): CheckResult[] {
         break;
       }
       case "payload-count": {
-        const f = factsAt(exp.client, exp.at);
+        const f = factsAt(exp.client, exp.at, exp.group);
         const n = f.payloads.filter((p) => p === exp.payload).length;
         const ok = n === exp.count;
         out.push({ name, verdict: ok ? "pass" : "fail", message: `${exp.origin}: ${exp.client} decrypted ${JSON.stringify(exp.payload)} ${n} time(s), expected ${exp.count}`, subjects: [exp.client] });
         break;
       }
       case "converged": {
-        const facts = exp.clients.map((c) => ({ c, f: factsAt(c, exp.at) }));
+        const facts = exp.clients.map((c) => ({ c, f: factsAt(c, exp.at, exp.group) }));
         const problems: string[] = [];
         const epochs = new Set(facts.map((x) => x.f.epoch));
         const memberSets = new Set(facts.map((x) => JSON.stringify(sortedCopy(x.f.members ?? []))));
@@ -683,7 +693,7 @@ export function judgeMdkVector(input: MdkJudgeInput): CheckResult[] {
       case "decryptable": {
         const problems: string[] = [];
         for (const c of exp.clients) {
-          const f = factsAt(c, exp.at);
+          const f = factsAt(c, exp.at, exp.group);
           for (const p of exp.probes) {
             if (p.sender === c) continue;
             if (!f.payloads.includes(p.payload)) problems.push(`${c} could not read ${p.sender}'s probe`);

@@ -21,8 +21,8 @@ import { checkConvergence } from "../checkers/invariants/convergence.ts";
 import { FileStorage } from "../engine/storage-file.ts";
 import { MemoryStorage } from "../engine/storage-memory.ts";
 import { describeError, HarnessError, isHarnessError } from "../errors.ts";
-import { History } from "../history.ts";
-import { DEFAULT_PROFILE } from "../profile.ts";
+import { History, historyToCapture, historyToKeyring } from "../history.ts";
+import { DEFAULT_PROFILE, type ProtocolProfile } from "../profile.ts";
 import type { CheckResult, ComplianceSummary, RunMetrics, ScenarioResult, StepResult, Verdict } from "../report/types.ts";
 import { VirtualScheduler, type Clock } from "../sim/clock.ts";
 import { createRng, type Rng } from "../sim/random.ts";
@@ -716,7 +716,7 @@ export class ScenarioRun {
       });
       checks.push(...inv, ...this.stepChecks);
       if (this.opts.compliance !== false && s.checks?.compliance !== false) {
-        const judged = await judgeCompliance(this.history);
+        const judged = await judgeCompliance(this.history, s.profile ?? DEFAULT_PROFILE);
         if (judged) {
           compliance = judged.summary;
           checks.push(judged.check);
@@ -858,29 +858,31 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Run the compliance checker over the run's traffic when the module exists (it is another engineer's). */
-async function judgeCompliance(history: History): Promise<{ summary: ComplianceSummary; check: CheckResult } | undefined> {
-  let mod: Record<string, unknown>;
+/** Run the compliance checker (another engineer's module) over the run's traffic, white-box. */
+async function judgeCompliance(history: History, profile: ProtocolProfile): Promise<{ summary: ComplianceSummary; check: CheckResult } | undefined> {
+  let mod: typeof import("../checkers/compliance/index.ts");
   try {
-    const path = "../checkers/compliance/index.ts";
-    mod = (await import(/* @vite-ignore */ path)) as Record<string, unknown>;
+    mod = await import("../checkers/compliance/index.ts");
   } catch {
     return undefined;
   }
-  const judge = mod.judge as undefined | ((input: unknown) => unknown);
-  if (typeof judge !== "function") return undefined;
-  const { historyToCapture, historyToKeyring } = await import("../history.ts");
   try {
-    const out = (await judge({ records: historyToCapture(history.entries), keyring: historyToKeyring(history.entries) })) as { summary?: ComplianceSummary } & Partial<ComplianceSummary>;
-    const summary: ComplianceSummary | undefined = out.summary ?? (out.counts ? (out as ComplianceSummary) : undefined);
-    if (!summary) return undefined;
-    const must = summary.failures.filter((f) => /MUST/i.test(f.level));
+    const keyring = mod.parseKeyring(historyToKeyring(history.entries), "run keyring");
+    const report = await mod.judge(historyToCapture(history.entries), { profile, keyring, verifySignatures: false });
+    const summary = mod.toComplianceSummary(report);
+    const must = report.findings.filter((f) => f.verdict === "fail" && f.level !== "SHOULD");
     return {
       summary,
       check: {
         name: "compliance",
         verdict: must.length > 0 ? "fail" : "pass",
-        message: must.length > 0 ? `${must.length} MUST rule failure(s): ${must.slice(0, 3).map((f) => `${f.ruleId} ${f.message}`).join("; ")}` : `no MUST failures (${summary.failures.length} other finding(s))`,
+        message:
+          must.length > 0
+            ? `${must.length} MUST rule failure(s): ${must
+                .slice(0, 3)
+                .map((f) => `${f.ruleId} ${f.message}`)
+                .join("; ")}`
+            : `no MUST failures under ${report.profile} (${report.advisoryFailures} SHOULD finding(s), ${report.counts.pass ?? 0} rule(s) passed)`,
         subjects: must.flatMap((f) => f.eventIds).slice(0, 20),
       },
     };

@@ -71,6 +71,33 @@ export interface RelayCoreOptions {
   /** Retention limit: keep at most this many events (oldest created_at evicted). */
   maxStoredEvents?: number;
   hooks?: RelayHooks;
+  /** Share verified signatures between relays (default: a cache of this relay's own). */
+  signatureCache?: SignatureCache;
+}
+
+/**
+ * Remembers (id, sig) pairs whose Schnorr signature verified. The id commits to the pubkey and
+ * content, so a pair verified once is valid everywhere: relays of one SimNetwork share a cache
+ * and an event published to several relays is verified once. Bounded (oldest forgotten).
+ */
+export class SignatureCache {
+  private readonly seen = new Set<string>();
+  hits = 0;
+  constructor(readonly max = 200_000) {}
+
+  has(e: NostrEvent): boolean {
+    const ok = this.seen.has(e.id + e.sig);
+    if (ok) this.hits++;
+    return ok;
+  }
+
+  add(e: NostrEvent): void {
+    if (this.seen.size >= this.max) {
+      const first = this.seen.values().next();
+      if (!first.done) this.seen.delete(first.value);
+    }
+    this.seen.add(e.id + e.sig);
+  }
 }
 
 export type FrameSink = (msg: RelayMessage) => void;
@@ -121,7 +148,8 @@ export class CoreSession {
     if (text.length > max || (text.length * 3 > max && Buffer.byteLength(text, "utf8") > max)) {
       const bytes = Buffer.byteLength(text, "utf8");
       const why = `invalid: message too large (${bytes} bytes, limit ${max})`;
-      const m = text.startsWith('["EVENT"') ? ID_IN_TEXT.exec(text.slice(0, 4096)) : null;
+      // Only an object key can match (escaped quotes inside strings cannot), so the event's id is found.
+      const m = /^\[\s*"EVENT"/.test(text) ? ID_IN_TEXT.exec(text) : null;
       this.core.stats.framesIn++;
       if (m) this.reject(m[1] as string, why);
       else this.notice(why);
@@ -277,6 +305,7 @@ export class RelayCore {
   readonly limits: RelayLimits;
   refuseProtected: boolean;
   verifySignatures: boolean;
+  readonly signatureCache: SignatureCache;
   hooks: RelayHooks;
   store: EventStore;
   readonly sessions = new Map<string, CoreSession>();
@@ -290,6 +319,7 @@ export class RelayCore {
     this.refuseProtected = opts.refuseProtected ?? false;
     this.verifySignatures = opts.verifySignatures ?? true;
     this.hooks = opts.hooks ?? {};
+    this.signatureCache = opts.signatureCache ?? new SignatureCache();
     this.store = new EventStore({ maxEvents: opts.maxStoredEvents });
   }
 
@@ -318,7 +348,10 @@ export class RelayCore {
     // nostr-tools' "already verified" mark, which must not be trusted).
     const own: NostrEvent = { id: event.id, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags.map((t) => t.slice()), content: event.content, sig: event.sig };
     if (getEventHash(own) !== own.id) return fail("invalid: event id does not match the serialized event");
-    if (this.verifySignatures && !verifyEvent(own)) return fail("invalid: signature verification failed");
+    if (this.verifySignatures && !this.signatureCache.has(own)) {
+      if (!verifyEvent(own)) return fail("invalid: signature verification failed");
+      this.signatureCache.add(own);
+    }
     const nowSec = Math.floor(this.clock.now() / 1000);
     const exp = expirationOf(event);
     if (exp !== undefined && exp <= nowSec) return fail("invalid: event has expired (NIP-40)");

@@ -35,3 +35,4 @@ export * from "./core.ts";
 export * from "./faults.ts";
 export * from "./simulated-relay.ts";
 export * from "./network.ts";
+export * from "./commands.ts";

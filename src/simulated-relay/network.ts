@@ -4,6 +4,7 @@
  */
 import { VirtualScheduler, type Scheduler } from "../sim/clock.ts";
 import { createRng, type Rng } from "../sim/random.ts";
+import { SignatureCache } from "./core.ts";
 import { FaultLog } from "./faults.ts";
 import { RelayError } from "./messages.ts";
 import { SimulatedRelay, type DeliveryRecord, type SimulatedRelayOptions } from "./simulated-relay.ts";
@@ -20,6 +21,8 @@ export class SimNetwork {
   readonly rng: Rng;
   readonly faultLog = new FaultLog();
   readonly deliveries: DeliveryRecord[] = [];
+  /** Signatures verified by one relay are not verified again by another. */
+  readonly signatureCache = new SignatureCache();
   private readonly record: boolean;
   private readonly byName = new Map<string, SimulatedRelay>();
   private readonly byUrl = new Map<string, SimulatedRelay>();
@@ -38,6 +41,7 @@ export class SimNetwork {
       scheduler: this.scheduler,
       rng: opts.rng ?? this.rng.fork(`relay:${name}`),
       faultLog: this.faultLog,
+      signatureCache: opts.signatureCache ?? this.signatureCache,
       recordDeliveries: this.record ? this.deliveries : false,
     });
     if (this.byUrl.has(relay.url)) throw new RelayError("DUPLICATE_RELAY", `a relay with URL ${relay.url} already exists`, { url: relay.url });

@@ -52,6 +52,8 @@ export interface SimulatedRelayOptions extends Omit<RelayCoreOptions, "clock" | 
    * socket is the queue). In simulation leave it off: every frame goes through the scheduler.
    */
   directWhenNoFault?: boolean;
+  /** Give each in-memory client its own event object (default true; the WebSocket server serializes instead). */
+  copyEvents?: boolean;
 }
 
 interface LinkRule {
@@ -264,10 +266,67 @@ export class Nemesis {
   }
 }
 
+/**
+ * Frames in non-decreasing delivery time, delivered in order by one scheduler task per distinct
+ * time (not one task per frame): order holds on real timers too, and fan-out stays cheap.
+ */
+class OrderedQueue<T> {
+  private readonly items: { at: number; item: T }[] = [];
+  private head = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly label: string,
+    private readonly deliver: (item: T) => void,
+  ) {}
+
+  push(at: number, item: T): void {
+    this.items.push({ at, item });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.scheduler.at(at, this.flush, this.label);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const now = this.scheduler.now();
+    const q = this.items;
+    // A receiver that throws must not stall the queue: deliver the rest, then report the first error.
+    let failed = false;
+    let error: unknown;
+    while (this.head < q.length && (q[this.head] as { at: number }).at <= now) {
+      const f = q[this.head++] as { at: number; item: T };
+      try {
+        this.deliver(f.item);
+      } catch (e) {
+        if (!failed) error = e;
+        failed = true;
+      }
+    }
+    if (this.head >= q.length) {
+      q.length = 0;
+      this.head = 0;
+    } else {
+      if (this.head > 1024) {
+        q.splice(0, this.head);
+        this.head = 0;
+      }
+      this.scheduled = true;
+      this.scheduler.at((q[this.head] as { at: number }).at, this.flush, this.label);
+    }
+    if (failed) throw error;
+  };
+}
+
 /** One client connection to a simulated relay, with its own delivery queues (one per direction). */
 export class SimConnection {
   private session: CoreSession | undefined;
   private lastUpAt = 0;
+  /** In-order delivery queues, one per direction. */
+  private readonly upQueue: OrderedQueue<ClientMessage | unknown[] | string>;
+  private readonly downQueue: OrderedQueue<{ msg: RelayMessage; counted: boolean }>;
   private lastDownAt = 0;
   private readonly inflight = new Map<string, number>();
   private open = true;
@@ -280,6 +339,8 @@ export class SimConnection {
     private readonly sink: ClientSink,
   ) {
     this.rng = relay.rng.fork(`conn:${id}`);
+    this.upQueue = new OrderedQueue(relay.scheduler, "up", (m) => this.deliverUp(m));
+    this.downQueue = new OrderedQueue(relay.scheduler, "down", (f) => this.deliverDown(f.msg, f.counted));
     this.session = relay.core.openSession(client, (m) => this.down(m), id);
   }
 
@@ -308,18 +369,21 @@ export class SimConnection {
     const lat = n.linkRule(n.latency, this.client, "up");
     let at = now + (lat ? sampleLatency(lat.dist, this.rng) : 0);
     const reorder = n.linkRule(n.reorder, this.client, "up");
+    let fifo = false;
     if (reorder && this.rng.next() < reorder.p) {
       at += Math.round(this.rng.next() * reorder.maxExtraMs);
       this.hit("reorder.hit", "up", msg);
     } else {
       at = Math.max(at, this.lastUpAt);
       this.lastUpAt = at;
+      fifo = true;
     }
     const dup = n.linkRule(n.duplicate, this.client, "up");
     const copies = dup && this.rng.next() < dup.p ? 2 : 1;
     if (copies === 2) this.hit("duplicate.hit", "up", msg);
     for (let i = 0; i < copies; i++) {
-      this.relay.scheduler.at(at, () => this.deliverUp(msg), `up ${this.id}`);
+      if (fifo) this.upQueue.push(at, msg);
+      else this.relay.scheduler.at(at, () => this.deliverUp(msg), "up");
     }
   }
 
@@ -364,6 +428,7 @@ export class SimConnection {
     let at = now + (lat ? sampleLatency(lat.dist, this.rng) : 0);
     const slow = msg[0] === "EOSE" ? n.ruleFor(n.slowEose, this.client) : undefined;
     const reorder = n.linkRule(n.reorder, this.client, "down");
+    let fifo = false;
     if (slow !== undefined) {
       at += slow;
       this.hit("slow-eose.hit", "down", msg, { delayMs: slow });
@@ -373,13 +438,15 @@ export class SimConnection {
     } else {
       at = Math.max(at, this.lastDownAt);
       this.lastDownAt = at;
+      fifo = true;
     }
     const dup = n.linkRule(n.duplicate, this.client, "down");
     const copies = dup && this.rng.next() < dup.p ? 2 : 1;
     if (copies === 2) this.hit("duplicate.hit", "down", msg);
     for (let i = 0; i < copies; i++) {
       if (isEvent) this.inflight.set(msg[1], (this.inflight.get(msg[1]) ?? 0) + 1);
-      this.relay.scheduler.at(at, () => this.deliverDown(msg, isEvent), `down ${this.id}`);
+      if (fifo) this.downQueue.push(at, { msg, counted: isEvent });
+      else this.relay.scheduler.at(at, () => this.deliverDown(msg, isEvent), "down");
     }
   }
 
@@ -391,12 +458,12 @@ export class SimConnection {
       else this.inflight.set(sub, left);
     }
     if (!this.open) return;
-    if (this.relay.nemesis.partitioned.has(this.client) && !this.relay.direct) {
+    if (this.relay.nemesis.partitioned.has(this.client)) {
       this.hit("partition.hit", "down", msg);
       return;
     }
     this.relay.recordDelivery(this, "down", describeFrame(msg));
-    if (msg[0] === "EVENT") {
+    if (msg[0] === "EVENT" && this.relay.copyEvents) {
       // Each client gets its own top-level object (tags are shared and must not be mutated).
       this.sink.onMessage(["EVENT", msg[1], { ...msg[2] }]);
     } else this.sink.onMessage(msg);
@@ -444,6 +511,7 @@ export class SimulatedRelay {
   readonly nemesis: Nemesis;
   readonly deliveries: DeliveryRecord[] | undefined;
   readonly direct: boolean;
+  readonly copyEvents: boolean;
   private up = true;
   private nextConn = 1;
   private readonly connections = new Map<string, SimConnection>();
@@ -457,6 +525,7 @@ export class SimulatedRelay {
     this.faultLog = opts.faultLog ?? new FaultLog();
     this.deliveries = Array.isArray(opts.recordDeliveries) ? opts.recordDeliveries : opts.recordDeliveries ? [] : undefined;
     this.direct = opts.directWhenNoFault ?? false;
+    this.copyEvents = opts.copyEvents ?? true;
     this.core = new RelayCore({
       ...opts,
       name: opts.name,

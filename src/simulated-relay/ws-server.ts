@@ -7,12 +7,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
 import { createRng } from "../sim/random.ts";
+import { applyFaultCommand } from "./commands.ts";
 import { FaultLog } from "./faults.ts";
-import { RelayError } from "./messages.ts";
+import { RelayError, type RelayMessage } from "./messages.ts";
 import { RealtimeScheduler } from "./realtime.ts";
 import { Nemesis, SimulatedRelay, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
-export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "rng" | "url">> {
+export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "copyEvents" | "rng" | "url">> {
   /** TCP port (0 = any free port). */
   port?: number;
   /** Interface to listen on (default 127.0.0.1). */
@@ -20,6 +21,11 @@ export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, 
   /** Seed of the fault draws (default "relay"). */
   seed?: string | number;
   description?: string;
+  /**
+   * Accept fault commands at `POST /nemesis` (JSON, see commands.ts) and serve the fault log at
+   * `GET /faults`, from loopback clients only. Off by default.
+   */
+  control?: boolean;
 }
 
 export interface Nip11Document {
@@ -50,6 +56,7 @@ export class RelayServer {
       rng: createRng(opts.seed ?? "relay"),
       faultLog: opts.faultLog ?? new FaultLog(),
       directWhenNoFault: true,
+      copyEvents: false,
     });
   }
 
@@ -118,11 +125,63 @@ export class RelayServer {
       res.writeHead(204, cors).end();
       return;
     }
+    if (this.opts.control && (req.url === "/nemesis" || req.url === "/faults")) {
+      this.onControl(req, res);
+      return;
+    }
     if ((req.headers.accept ?? "").includes("application/nostr+json")) {
       res.writeHead(200, { ...cors, "Content-Type": "application/nostr+json" }).end(JSON.stringify(this.info()));
       return;
     }
     res.writeHead(200, { ...cors, "Content-Type": "text/plain; charset=utf-8" }).end("marmot-harness relay: connect with a Nostr client over WebSocket.\n");
+  }
+
+  private onControl(req: IncomingMessage, res: ServerResponse): void {
+    const json = (status: number, body: unknown): void => {
+      res.writeHead(status, { "Content-Type": "application/json" }).end(JSON.stringify(body));
+    };
+    const remote = req.socket.remoteAddress ?? "";
+    if (!["127.0.0.1", "::1", "::ffff:127.0.0.1"].includes(remote)) {
+      json(403, { error: "control is available from loopback only" });
+      return;
+    }
+    if (req.method === "GET" && req.url === "/faults") {
+      json(200, { records: this.relay.faultLog.records, hits: Object.fromEntries(this.relay.faultLog.hitCounts) });
+      return;
+    }
+    if (req.method !== "POST" || req.url !== "/nemesis") {
+      json(405, { error: "use POST /nemesis or GET /faults" });
+      return;
+    }
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => {
+      body += chunk;
+      if (body.length > 64 * 1024) req.destroy();
+    });
+    req.on("end", () => {
+      try {
+        const cmds: unknown = JSON.parse(body);
+        for (const c of Array.isArray(cmds) ? cmds : [cmds]) applyFaultCommand(this.relay.nemesis, c);
+        json(200, { ok: true, faults: this.relay.faultLog.records.length });
+      } catch (e) {
+        json(400, { error: e instanceof Error ? e.message : String(e), code: e instanceof RelayError ? e.code : "BAD_JSON" });
+      }
+    });
+  }
+
+  private readonly eventJson = new WeakMap<object, string>();
+
+  /** Frames as text; an event's JSON is built once however many subscriptions receive it. */
+  private serialize(m: RelayMessage): string {
+    if (m[0] !== "EVENT") return JSON.stringify(m);
+    const e = m[2];
+    let json = this.eventJson.get(e);
+    if (json === undefined) {
+      json = JSON.stringify(e);
+      this.eventJson.set(e, json);
+    }
+    return `["EVENT",${JSON.stringify(m[1])},${json}]`;
   }
 
   private onSocket(ws: WebSocket, req: IncomingMessage): void {
@@ -131,7 +190,7 @@ export class RelayServer {
     try {
       conn = this.relay.connect(client, {
         onMessage: (m) => {
-          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+          if (ws.readyState === ws.OPEN) ws.send(this.serialize(m));
         },
         onClose: (reason) => ws.close(1011, reason.slice(0, 120)),
       });

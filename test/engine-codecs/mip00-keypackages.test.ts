@@ -418,6 +418,27 @@ describe("KeyPackage content properties", () => {
   });
 });
 
+describe("seeded signing", () => {
+  it("the same randomBytes stream gives byte-identical, valid events", async () => {
+    const { createRng } = await import("../../src/sim/random.ts");
+    const make = async () => {
+      const rng = createRng("sign");
+      const rb = (n: number) => rng.bytes(n);
+      return [
+        await buildKeyPackageEvent({ keyPackage: kpA, secretKey: SK_A, relays: RELAYS, d: D_A, now: NOW, client: "marmot-harness/test", randomBytes: rb }),
+        buildKeyPackageRelayListEvent(SK_A, RELAYS, NOW, rb),
+        buildKeyPackageDeletionEvent(SK_A, good, NOW, rb),
+      ];
+    };
+    const a = await make();
+    const b = await make();
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a[0]!.id).toBe(good.id);
+    expect((await parseKeyPackageEvent(a[0]!)).ref).toBe(good.tags.find((t) => t[0] === "i")?.[1]);
+    expect(parseKeyPackageRelayListEvent(a[1]!).relays).toEqual(RELAYS);
+  });
+});
+
 describe("relay URLs", () => {
   it("accepts ws/wss with a host, rejects the rest", () => {
     for (const ok of ["wss://relay.example", "ws://127.0.0.1:7777", "wss://r.example/path?x=1", "wss://[::1]:80"]) expect(isValidRelayUrl(ok)).toBe(true);

@@ -33,7 +33,12 @@ describe("engine flows: two members", () => {
 
     // remove
     const rm = await alice.removeMembers(groupId, [bob.pubkey], T0 + 30);
-    await alice.confirmCommit(rm.id);
+    const rmConf = await alice.confirmCommit(rm.id);
+    // a single Remove has no UpdatePath in ts-mls rc.10: the engine offers a re-keying self-update
+    expect(rmConf.followUpCommit).toBeDefined();
+    const epochAfterRemove = alice.group(groupId)!.epoch;
+    await alice.confirmCommit(rmConf.followUpCommit!.id);
+    expect(alice.group(groupId)!.epoch).toBe(epochAfterRemove + 1n);
     const [ob] = await deliver([bob], [rm.event], T0 + 30);
     expect(ob![0]).toMatchObject({ kind: "commit", selfRemoved: true, removed: [bob.pubkey] });
     expect(bob.group(groupId)!.active).toBe(false);
@@ -55,9 +60,14 @@ describe("engine flows: three members", () => {
     expect(await carol.commitPendingProposals(groupId, T0 + 11)).toBeUndefined();
     const pc = await bob.commitPendingProposals(groupId, T0 + 11);
     expect(pc).toBeDefined();
-    await bob.confirmCommit(pc!.id);
+    const pcConf = await bob.confirmCommit(pc!.id);
     const [oa, oc] = await deliver([alice, carol], [pc!.event], T0 + 12);
     expect(oa![0]).toMatchObject({ kind: "commit", committer: bob.pubkey, removed: [carol.pubkey], selfRemoved: false });
+    // the re-keying follow-up (a non-admin self-update) is accepted
+    expect(pcConf.followUpCommit).toBeDefined();
+    await bob.confirmCommit(pcConf.followUpCommit!.id);
+    const [fa] = await deliver([alice], [pcConf.followUpCommit!.event], T0 + 13);
+    expect(fa![0]).toMatchObject({ kind: "commit", committer: bob.pubkey, removed: [] });
     expect(oc![0]).toMatchObject({ kind: "commit", selfRemoved: true });
     expect(carol.group(groupId)!.active).toBe(false);
     expect(alice.group(groupId)!.members.sort()).toEqual([alice.pubkey, bob.pubkey].sort());
@@ -170,5 +180,35 @@ describe("engine flows: KeyPackage consumption", () => {
     // the same Welcome again is a duplicate
     const [o2] = await deliver([bob], [conf.welcomes[0]!], T0 + 3);
     expect(kinds(o2!)).toEqual(["duplicate"]);
+  });
+});
+
+describe("engine flows: ordering, expiration and persistence quirks", () => {
+  it("a SelfRemove commit that arrives before its proposal is held, then applied", async () => {
+    const { admin: alice, rest, groupId } = await buildGroup(["ord-a", "ord-b", "ord-c"]);
+    const [bob, carol] = rest as [TestEngine, TestEngine];
+    const leave = await carol.leaveGroup(groupId, T0 + 10);
+    await deliver([bob], [leave], T0 + 10);
+    const pc = (await bob.commitPendingProposals(groupId, T0 + 11))!;
+    await bob.confirmCommit(pc.id);
+    const [early] = await deliver([alice], [pc.event], T0 + 12);
+    expect(kinds(early!)).toEqual(["deferred"]);
+    const [late] = await deliver([alice], [leave], T0 + 13);
+    expect(kinds(late!)).toEqual(["proposal", "commit"]);
+    expect(alice.group(groupId)!.members).not.toContain(carol.pubkey);
+  });
+
+  it("group data v3 disappearing messages put a NIP-40 expiration on 445s", async () => {
+    const alice = await makeEngine("exp-a");
+    const g = await alice.createGroup({ name: "ephemeral", relays: RELAYS, now: T0, disappearingMessageSecs: 3600n });
+    expect(g.groupData.version).toBe(3);
+    const ev = await alice.sendMessage(g.groupId, { kind: 9, content: "gone in an hour" }, T0 + 5);
+    expect(ev.tags).toContainEqual(["expiration", String(T0 + 5 + 3600)]);
+    expect(ev.tags.filter((t) => t[0] === "h")).toHaveLength(1);
+    expect(ev.tags).toContainEqual(["encoding", "base64"]);
+    const plain = await alice.createGroup({ name: "plain", relays: RELAYS, now: T0 });
+    expect(plain.groupData.version).toBe(2);
+    const ev2 = await alice.sendMessage(plain.groupId, { kind: 9, content: "stays" }, T0 + 5);
+    expect(ev2.tags.some((t) => t[0] === "expiration")).toBe(false);
   });
 });

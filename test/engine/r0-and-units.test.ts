@@ -22,7 +22,7 @@ import { createRng } from "../../src/sim/random.ts";
 
 describe("R0 legacy profile", () => {
   it("three members on R0: 443 KeyPackages, NIP-44 445s, v1 group data, admin removal", async () => {
-    const { admin: alice, rest, groupId, engines } = await buildGroup(["r0-a", "r0-b", "r0-c"], { profile: "R0" });
+    const { admin: alice, rest, groupId } = await buildGroup(["r0-a", "r0-b", "r0-c"], { profile: "R0" });
     const [bob, carol] = rest as [typeof alice, typeof alice];
     expect(alice.group(groupId)!.groupData.version).toBe(1);
     const m = await bob.sendMessage(groupId, { kind: 9, content: "legacy hello" }, T0 + 10);
@@ -35,7 +35,6 @@ describe("R0 legacy profile", () => {
     const [ob, oc] = await deliver([bob, carol], [rmv.event], T0 + 12);
     expect(ob![0]).toMatchObject({ kind: "commit", removed: [carol.pubkey] });
     expect(oc![0]).toMatchObject({ kind: "commit", selfRemoved: true });
-    void engines;
   });
 
   it("an R1 engine cannot read R0 traffic and vice versa (different outer encryption)", async () => {
@@ -122,4 +121,21 @@ describe("storage", () => {
       }
     });
   }
+});
+
+describe("KeyPackage quirks and client tag", () => {
+  it("omitMlsProposalsTag and protectedKeyPackages change the published 30443; clientName adds `client`", async () => {
+    const normal = await makeEngine("kpq-n", { clientName: "marmot-harness/test" });
+    const quirky = await makeEngine("kpq-q", { quirks: { omitMlsProposalsTag: true, protectedKeyPackages: true } });
+    const a = await normal.createKeyPackage({ relays: RELAYS, now: T0 });
+    const b = await quirky.createKeyPackage({ relays: RELAYS, now: T0 });
+    expect(a.kind).toBe(30443);
+    expect(a.tags).toContainEqual(["mls_proposals", "0x000a"]);
+    expect(a.tags).toContainEqual(["client", "marmot-harness/test"]);
+    expect(a.tags.some((t) => t[0] === "-")).toBe(false);
+    expect(b.tags.some((t) => t[0] === "mls_proposals")).toBe(false);
+    expect(b.tags).toContainEqual(["-"]);
+    expect(normal.keyPackageRelayList(RELAYS, T0)).toMatchObject({ kind: 10051, tags: [["relay", RELAYS[0]]] });
+    expect(normal.deleteKeyPackage(a, T0 + 1)).toMatchObject({ kind: 5 });
+  });
 });

@@ -106,4 +106,52 @@ describe("restart from FileStorage", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("the noPersistAfterSend quirk reproduces the lost-state bug (marmot-ts 0.5.1)", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "marmot-engine-q-"));
+    try {
+      const alice = await makeEngine("quirk-a");
+      const rng = createRng("quirk-b");
+      const opts = () => ({ secretKey: secretFor("quirk-b"), storage: new FileStorage(dir), randomBytes: (n: number) => rng.bytes(n), quirks: { noPersistAfterSend: true } });
+      let bob = await createEngine(opts());
+      const g = await alice.createGroup({ name: "q", relays: RELAYS, now: T0 });
+      const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0 });
+      const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+      const conf = await alice.confirmCommit(p.id);
+      await deliver([bob], conf.welcomes, T0 + 2);
+      const m1 = await bob.sendMessage(g.groupId, { kind: 9, content: "one" }, T0 + 3);
+      bob = await createEngine(opts());
+      const m2 = await bob.sendMessage(g.groupId, { kind: 9, content: "two" }, T0 + 4);
+      const [o] = await deliver([alice], [m1, m2], T0 + 5);
+      expect(o![0]).toMatchObject({ kind: "application" });
+      // the second message reuses the first one's key generation: MLS refuses it
+      expect(o![1]).toMatchObject({ kind: "rejected", error: { code: "MLS_DECRYPT_FAILED" } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an event held for a future epoch survives a restart", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "marmot-engine-h-"));
+    try {
+      const alice = await makeEngine("held-a");
+      const rng = createRng("held-b");
+      const opts = () => ({ secretKey: secretFor("held-b"), storage: new FileStorage(dir), randomBytes: (n: number) => rng.bytes(n) });
+      let bob = await createEngine(opts());
+      const g = await alice.createGroup({ name: "h", relays: RELAYS, now: T0 });
+      const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0 });
+      const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+      const conf = await alice.confirmCommit(p.id);
+      await deliver([bob], conf.welcomes, T0 + 2);
+      const su = await alice.selfUpdate(g.groupId, T0 + 3);
+      await alice.confirmCommit(su.id);
+      const m = await alice.sendMessage(g.groupId, { kind: 9, content: "from the future" }, T0 + 4);
+      expect(kinds(await bob.processEvent(m, T0 + 5))).toEqual(["deferred"]);
+      bob = await createEngine(opts());
+      const o = await bob.processEvent(su.event, T0 + 6);
+      expect(kinds(o)).toEqual(["commit", "application"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
-import { getEventHash } from "nostr-tools/pure";
+import { finalizeEvent, getEventHash } from "nostr-tools/pure";
 import { createApplicationMessage, createCommit, createProposal, defaultProposalTypes, makeCustomExtension } from "ts-mls";
-import { buildGroup, deliver, forge445, kinds, makeEngine, storedState, RELAYS, T0, type TestEngine } from "./helpers.ts";
+import { buildGroup, deliver, forge445, kinds, makeEngine, storedState, RELAYS, T0 } from "./helpers.ts";
 import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { buildGroupEvent, encryptContentR1, toBase64 } from "../../src/engine/mip03-group-events.ts";
 import { encodeGroupData, EXT } from "./group-data-shim.ts";
@@ -14,9 +14,8 @@ const firstCode = (o: { kind: string; error?: { code: string } }[]) => (o[0] as 
 describe("inbound rejections", () => {
   it("spoofed inner author is rejected (and accepted only with the skipInnerAuthorCheck quirk)", async () => {
     const bobStorage = new MemoryStorage();
-    const { admin: alice, rest, groupId, engines } = await buildGroup(["spoof-a", "spoof-b"], {});
-    void engines;
-    // rebuild bob with a storage we can read: simpler to make a fresh member
+    const { admin: alice, rest, groupId } = await buildGroup(["spoof-a", "spoof-b"], {});
+    // mallory: a member whose MLS state the test can read, to forge messages as a rogue client would
     const mallory = await makeEngine("spoof-m", { storage: bobStorage });
     const kp = await mallory.createKeyPackage({ relays: RELAYS, now: T0 });
     const p = await alice.inviteMembers(groupId, [kp], T0 + 3);
@@ -47,8 +46,6 @@ describe("inbound rejections", () => {
     const p2 = await alice.inviteMembers(groupId, [kp2], T0 + 7);
     const conf2 = await alice.confirmCommit(p2.id);
     await deliver([lax], conf2.welcomes, T0 + 7);
-    const st3 = await storedState(bobStorage, groupId);
-    void st3;
     // mallory must catch up to the new epoch before forging again
     await deliver([mallory], [p2.event], T0 + 7);
     const st4 = await storedState(bobStorage, groupId);
@@ -106,11 +103,7 @@ describe("inbound rejections", () => {
     const good = await alice.sendMessage(groupId, { kind: 9, content: "x" }, T0 + 10);
     const rng = createRng("bad445");
     const ngid = hexToBytes(bob.group(groupId)!.nostrGroupId);
-    const resign = (content: string, extraTags: string[][] = []): NostrEvent => {
-      const ev = buildGroupEvent({ content, nostrGroupId: ngid, ephemeralSecretKey: rng.bytes(32), now: T0 + 10, profile: "R1" });
-      if (extraTags.length === 0) return ev;
-      return ev;
-    };
+    const resign = (content: string): NostrEvent => buildGroupEvent({ content, nostrGroupId: ngid, ephemeralSecretKey: rng.bytes(32), now: T0 + 10, profile: "R1" });
     // tampered content, not re-signed
     const raw = Buffer.from(good.content, "base64");
     raw[20] = (raw[20] ?? 0) ^ 1;
@@ -130,9 +123,9 @@ describe("inbound rejections", () => {
     // re-signed corrupt ciphertext: no key opens it, so it is held, never delivered
     const corrupt = resign(raw.toString("base64"));
     expect(kinds(await bob.processEvent(corrupt, T0 + 10))).toEqual(["deferred"]);
-    // two h tags
-    const twoH = buildGroupEvent({ content: good.content, nostrGroupId: ngid, ephemeralSecretKey: rng.bytes(32), now: T0, profile: "R1" });
-    void twoH;
+    // two h tags (re-signed so that only the tag rule fails)
+    const twoH = finalizeEvent({ kind: 445, created_at: T0 + 10, content: good.content, tags: [...good.tags, ["h", "00".repeat(32)]] }, rng.bytes(32));
+    expect(firstCode(await bob.processEvent(twoH, T0 + 10))).toBe("GROUP_EVENT_BAD_H_TAG");
     // the genuine one still reads
     const o = await bob.processEvent(good, T0 + 11);
     expect(o[0]).toMatchObject({ kind: "application" });
@@ -196,4 +189,3 @@ describe("experimental out-of-band ratchet tree", () => {
   });
 });
 
-export type { TestEngine };

@@ -92,6 +92,38 @@ describe("MDK vector import", () => {
     expect(msgs).toMatch(/epochs differ/);
   });
 
+  it("judges each group on its own when a vector drives several (in_group)", () => {
+    const doc = {
+      scenario: {
+        name: "two-groups",
+        spec_version: "2",
+        clients: ["alice", "bob"],
+        steps: [
+          { type: "in_group", group: "a", action: { type: "create_group", creator: "alice", name: "a", invitees: ["bob"], pending: "ca" } },
+          { type: "in_group", group: "b", action: { type: "create_group", creator: "alice", name: "b", invitees: ["bob"], pending: "cb" } },
+          { type: "in_group", group: "b", action: { type: "send_app_message", sender: "alice", payload: "x" } },
+          { type: "assert", assertion: { mode: "exactly", predicate: { type: "payload_count", client: "bob", payload: "x", count: 0 } } },
+        ],
+      },
+    };
+    const v = importMdkVector(doc, "two.json");
+    let t = 0;
+    const h = new History({ now: () => t++ });
+    v.scenario.steps.forEach((s, i) => {
+      h.record("runner", "invoke", "step", { index: i });
+      if (s.type === "create-group") h.record("alice", "ok", "create-group", { groupId: `G-${s.group}` });
+      if (s.type === "send") h.record("bob", "ok", "decrypt", { groupId: "G-b", content: "x" });
+      h.record("runner", "ok", "step", { index: i });
+    });
+    // The assertion sits at the top level, so it is about group "g"... which does not exist: no filter.
+    expect(judgeMdkVector({ vector: v, history: h.entries })[0]?.verdict).toBe("fail");
+    // Inside group "a", bob decrypted nothing.
+    const inA = { ...v, expectations: [{ ...(v.expectations[0] as Extract<(typeof v.expectations)[number], { kind: "payload-count" }>), group: "a" }] };
+    expect(judgeMdkVector({ vector: inA, history: h.entries })[0]?.verdict).toBe("pass");
+    const inB = { ...v, expectations: [{ ...(v.expectations[0] as Extract<(typeof v.expectations)[number], { kind: "payload-count" }>), group: "b" }] };
+    expect(judgeMdkVector({ vector: inB, history: h.entries })[0]?.verdict).toBe("fail");
+  });
+
   it("compares payloads as a multiset", () => {
     expect(multisetDiff(["a", "b", "a"], ["b", "a", "a"])).toEqual({ missing: [], unexpected: [] });
     expect(multisetDiff(["a", "a"], ["a", "c"])).toEqual({ missing: ["a"], unexpected: ["c"] });
@@ -125,6 +157,34 @@ describe("MDK vector import", () => {
       expect(() => validateScenario(v.scenario, f)).not.toThrow();
       expect(v.expectations.length).toBeGreaterThan(0);
     }
+  });
+
+  it("reads IR v3: update_group_profile and in_group actions", () => {
+    const v3 = {
+      scenario: {
+        name: "v3/x",
+        spec_version: "3",
+        clients: ["alice", "bob"],
+        steps: [
+          { type: "in_group", group: "team", action: { type: "create_group", creator: "alice", name: "t", invitees: ["bob"], pending: "c" } },
+          { type: "in_group", group: "team", action: { type: "update_group_profile", client: "alice", description: "about", pending: "p" } },
+          { type: "update_admin_policy", client: "alice", admins: ["alice", "bob"], pending: "a" },
+          { type: "probe_bidirectional_decryptability", clients: ["alice", "bob"] },
+        ],
+      },
+    };
+    expect(() => importMdkVector(v3, "v3.json")).toThrow(/group "g" is used before create_group/);
+    v3.scenario.steps[2] = { type: "in_group", group: "team", action: { type: "update_admin_policy", client: "alice", admins: ["alice", "bob"], pending: "a" } } as never;
+    v3.scenario.steps[3] = { type: "in_group", group: "team", action: { type: "probe_bidirectional_decryptability", clients: ["alice", "bob"] } } as never;
+    const v = importMdkVector(v3, "v3.json");
+    expect(v.specVersion).toBe("3");
+    expect(v.scenario.steps.map((s) => [s.type, "group" in s ? s.group : undefined])).toEqual([
+      ["create-group", "team"], ["invite", "team"], ["update-group-data", "team"], ["update-group-data", "team"], ["send", "team"], ["send", "team"],
+    ]);
+    expect(v.scenario.steps[2]).toMatchObject({ type: "update-group-data", description: "about" }); // the group's new description
+    expect(v.scenario.steps[3]).not.toHaveProperty("description"); // not a report label: it would become the group description
+    expect(v.expectations).toEqual([expect.objectContaining({ kind: "decryptable", clients: ["alice", "bob"] })]);
+    expect(() => validateScenario(v.scenario)).not.toThrow();
   });
 
   it("takes its folder from the argument, then MARMOT_MDK_VECTORS, then the default", () => {

@@ -64,7 +64,7 @@ describe("random scenarios against the runner", () => {
     expect(out).toMatchObject({ ok: true, runs: 10 });
   });
 
-  it("shrinks a failure to a minimal case and saves it as a capsule that replays", async () => {
+  it("shrinks a failure to a minimal case and saves it as a capsule", async () => {
     const reportDir = await mkdtemp(join(tmpdir(), "mh-random-"));
     dirs.push(reportDir);
     // A deliberately wrong system: any run with an invite and a self-update is judged one epoch off.

@@ -105,6 +105,7 @@ describe("Blossom server with blossom-client-sdk", () => {
     expect(await errorOf(await fetch(`${server.url}/nope`))).toEqual({ status: 404, code: "BAD_REQUEST" });
     expect(await errorOf(await fetch(`${server.url}/${"0".repeat(64)}`))).toEqual({ status: 404, code: "BLOB_NOT_FOUND" });
     expect((await fetch(`${server.url}/${"0".repeat(64)}`, { method: "HEAD" })).status).toBe(404);
+    expect(await errorOf(await fetch(`${server.url}/list/${"ab".repeat(32)}?since=yesterday`))).toEqual({ status: 400, code: "BAD_REQUEST" });
   });
 });
 
@@ -156,6 +157,9 @@ describe("Blossom authorization", () => {
   it.each(cases)("refuses an upload whose auth is %s", async (_n, make, status, code) => {
     expect(await errorOf(await put(data, make()))).toEqual({ status, code });
     expect(server.blobs()).toEqual([]);
+    const last = server.authLog().at(-1)!;
+    expect(last).toMatchObject({ verb: "upload", status, code });
+    expect(server.authCapture()).toEqual([]);
   });
 
   it("checks delete auth: missing, wrong verb, wrong hash, not the owner", async () => {

@@ -9,6 +9,8 @@ import { createRng } from "../../src/sim/random.ts";
 import {
   GroupImageError,
   candidateUploadIdentities,
+  checkGroupImageBlob,
+  checkImageUploadPubkey,
   decryptGroupImage,
   deriveFromSeed,
   imageEncryptionKeyV2,
@@ -138,6 +140,31 @@ describe("group image encrypt / decrypt", () => {
   });
 });
 
+describe("MIP01-IMG checks", () => {
+  const image = createRng("check").bytes(400);
+
+  it("MIP01-IMG-01 passes a v2 image and fails a swapped blob and a v2 group carrying v1 crypto", () => {
+    const p = prepareGroupImage({ image });
+    expect(checkGroupImageBlob(p.fields, 2, p.blob)).toEqual({ rule: "MIP01-IMG-01", ok: true, detail: "v2-extract-expand" });
+    expect(checkGroupImageBlob(p.fields, 2, prepareGroupImage({ image }).blob)).toMatchObject({ ok: false, detail: expect.stringContaining("GROUP_IMAGE_HASH_MISMATCH") });
+    // marmot-ts 0.5.1: version-2 group data (with an upload key) but v1 crypto.
+    const v1 = prepareGroupImage({ image, version: 1 });
+    const quirk: GroupImageFields = { ...v1.fields, imageUploadKey: createRng("q").bytes(32) };
+    expect(checkGroupImageBlob(quirk, 2, v1.blob)).toMatchObject({ ok: false });
+    expect(checkGroupImageBlob(v1.fields, 1, v1.blob)).toEqual({ rule: "MIP01-IMG-01", ok: true, detail: "v1-direct" });
+  });
+
+  it("MIP01-IMG-02 accepts the derived upload identity and rejects others", () => {
+    const p = prepareGroupImage({ image });
+    expect(checkImageUploadPubkey(p.fields, 2, p.upload.pubkey)).toEqual({ rule: "MIP01-IMG-02", ok: true, detail: "v2/extract-expand" });
+    const spec = candidateUploadIdentities(p.fields, 2).find((i) => i.version === 2 && i.kdf === "expand")!;
+    expect(checkImageUploadPubkey(p.fields, 2, spec.pubkey)).toMatchObject({ ok: true, detail: "v2/expand" });
+    const v1id = uploadIdentity(p.fields, 1);
+    expect(checkImageUploadPubkey(p.fields, 2, v1id.pubkey)).toMatchObject({ ok: false });
+    expect(checkImageUploadPubkey(p.fields, 2, bytesToHex(schnorr.getPublicKey(generateSecretKey())))).toMatchObject({ ok: false });
+  });
+});
+
 describe("group image set, change and cleanup on a Blossom server", () => {
   let server: BlossomServer;
   beforeEach(async () => {
@@ -156,6 +183,10 @@ describe("group image set, change and cleanup on a Blossom server", () => {
     const d1 = await c1.upload(p1.blob);
     expect(d1.sha256).toBe(p1.sha256);
     expect(server.blobs().find((b) => b.sha256 === p1.sha256)!.owners).toHaveProperty(p1.upload.pubkey);
+    // The server's auth capture shows the upload signed by the derived identity (MIP01-IMG-02 evidence).
+    const uploads = server.authCapture().filter((r) => r.source === "blossom:upload" && r.event.tags.some((t) => t[0] === "x" && t[1] === p1.sha256));
+    expect(uploads.length).toBe(1);
+    expect(uploads.every((r) => r.event.pubkey === p1.upload.pubkey && r.event.kind === 24242)).toBe(true);
 
     // A member reads it back from the group data fields.
     const fetched = await new BlossomClient(server.url).download(p1.sha256);

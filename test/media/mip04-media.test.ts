@@ -5,6 +5,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import { createRng } from "../../src/sim/random.ts";
 import {
+  MEDIA_ERROR_RULES,
   MediaError,
   blobAddressFromUrl,
   buildImetaTag,
@@ -194,6 +195,7 @@ describe("parseImetaTag", () => {
   ];
   it.each(cases)("rejects %s", (_name, make, code) => {
     expect(codeOf(() => parseImetaTag(make()))).toBe(code);
+    if (code !== "IMETA_NOT_IMETA") expect(MEDIA_ERROR_RULES[code as keyof typeof MEDIA_ERROR_RULES]).toMatch(/^MIP04-MD-0[1-8]$/);
   });
 
   it("accepts a non-canonical m in lenient mode, canonicalised (MDK behaviour)", () => {

@@ -252,4 +252,72 @@ describe("simulated relay: in-memory connections on the virtual scheduler", () =
     expect(b.faults).toBe(a.faults);
     expect(c.deliveries).not.toBe(a.deliveries);
   });
+
+  it("openRelay resolves a network's URLs to in-memory connections and rejects bad URLs with a typed error", async () => {
+    const net = new SimNetwork({ seed: 12 });
+    const r = net.addRelay("relay-a");
+    expect(r.url).toBe("wss://relay-a.sim.invalid");
+    const c = openRelay(r.url, { network: net, client: "alice" });
+    await c.connect();
+    expect(r.openConnections).toBe(1);
+    expect(() => openRelay("http://x.example")).toThrowError(expect.objectContaining({ code: "BAD_RELAY_URL" }));
+    expect(() => openRelay("not a url")).toThrowError(expect.objectContaining({ code: "BAD_RELAY_URL" }));
+    expect(() => net.relay("nope")).toThrowError(expect.objectContaining({ code: "UNKNOWN_RELAY" }));
+    expect(() => net.addRelay("relay-a")).toThrowError(expect.objectContaining({ code: "DUPLICATE_RELAY" }));
+  });
+
+  it("relays of a network share verified signatures: an event published to two relays is verified once", async () => {
+    const net = new SimNetwork({ seed: 13 });
+    const r1 = net.addRelay("r1"), r2 = net.addRelay("r2");
+    const c1 = await connected(net, "r1", "alice");
+    const c2 = await connected(net, "r2", "alice");
+    const e = sign(A.sk, 1, T0);
+    void c1.publish(e);
+    void c2.publish(e);
+    await net.scheduler.runUntilIdle();
+    expect(r1.core.store.has(e.id) && r2.core.store.has(e.id)).toBe(true);
+    expect(net.signatureCache.hits).toBe(1);
+    // A forged signature is still refused (the cache only holds pairs that verified).
+    const forged = { ...JSON.parse(JSON.stringify(sign(A.sk, 1, T0 + 1))), sig: e.sig } as NostrEvent;
+    const ack = c1.publish(forged);
+    await net.scheduler.runUntilIdle();
+    expect((await ack).message).toMatch(/^invalid: signature/);
+  });
+
+  it("disconnect closes one client's connections; clearAll lifts every rule and is logged", async () => {
+    const net = new SimNetwork({ seed: 14 });
+    const r = net.addRelay("r1");
+    const alice = await connected(net, "r1", "alice");
+    const bob = await connected(net, "r1", "bob");
+    r.nemesis.setDrop(1);
+    r.nemesis.disconnect("bob");
+    await net.scheduler.runUntilIdle();
+    expect(bob.status).toBe("closed");
+    expect(alice.status).toBe("open");
+    r.nemesis.clearAll();
+    const ack = alice.publish(sign(A.sk, 1, T0));
+    await net.scheduler.runUntilIdle();
+    expect((await ack).ok).toBe(true);
+    expect(net.faultLog.records.map((x) => x.fault)).toEqual(["drop", "disconnect", "clear"]);
+  });
+
+  it("a subscriber whose handler throws does not stall its connection; the error is reported by the scheduler", async () => {
+    const net = new SimNetwork({ seed: 15 });
+    const sched = net.scheduler as import("../../src/sim/clock.ts").VirtualScheduler;
+    net.addRelay("r1");
+    const alice = await connected(net, "r1", "alice");
+    const bob = await connected(net, "r1", "bob");
+    const got: string[] = [];
+    bob.subscribe([{ kinds: [1] }], {
+      onEvent: (e) => {
+        got.push(e.content);
+        if (e.content === "boom") throw new Error("handler failed");
+      },
+    });
+    await net.scheduler.runUntilIdle();
+    for (const c of ["boom", "after"]) void alice.publish(sign(A.sk, 1, T0, [], c));
+    await net.scheduler.runUntilIdle();
+    expect(got).toEqual(["boom", "after"]);
+    expect(sched.taskErrors.map((x) => String(x.error))).toEqual(["Error: handler failed"]);
+  });
 });

@@ -49,9 +49,22 @@ export function prepareGroupKeys(ctx: CheckContext): Map<string, PreparedKey[]> 
 }
 
 /** The latest group-state observation for this group at or before `epoch`. */
+const stateIndex = new WeakMap<readonly unknown[], Map<string, GroupStateObservation[]>>();
+
 export function groupStateAt(ctx: CheckContext, nostrGroupId: string, epoch: number | undefined): GroupStateObservation | undefined {
+  let index = stateIndex.get(ctx.observations);
+  if (!index) {
+    index = new Map();
+    for (const o of ctx.observations) {
+      if (o.kind !== "group-state") continue;
+      const l = index.get(o.nostrGroupId) ?? [];
+      l.push(o);
+      index.set(o.nostrGroupId, l);
+    }
+    stateIndex.set(ctx.observations, index);
+  }
   let best: GroupStateObservation | undefined;
-  for (const o of ctx.observations) {
+  for (const o of index.get(nostrGroupId) ?? []) {
     if (o.kind !== "group-state" || o.nostrGroupId !== nostrGroupId) continue;
     if (epoch !== undefined && o.epoch > epoch) continue;
     if (!best || o.epoch > best.epoch) best = o;
@@ -59,13 +72,19 @@ export function groupStateAt(ctx: CheckContext, nostrGroupId: string, epoch: num
   return best;
 }
 
+const retentionCache = new WeakMap<GroupStateObservation, bigint | null | undefined>();
+
 function retentionSecs(state: GroupStateObservation | undefined): bigint | null | undefined {
   if (!state || state.groupData === undefined) return undefined;
+  if (retentionCache.has(state)) return retentionCache.get(state);
+  let v: bigint | null | undefined;
   try {
-    return decodeGroupData(hexToBytes(state.groupData)).disappearingMessageSecs;
+    v = decodeGroupData(hexToBytes(state.groupData)).disappearingMessageSecs;
   } catch {
-    return undefined;
+    v = undefined;
   }
+  retentionCache.set(state, v);
+  return v;
 }
 
 function decodeMls(ctx: CheckContext, id: string, plain: Uint8Array, keyEpoch: number): Decoded445 | undefined {
@@ -166,8 +185,10 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
     }
     if (plain) {
       j.pass("MIP03-GM-05");
+      tally(ctx, h as string).opened++;
       decoded = decodeMls(ctx, id, plain, epoch);
-    } else j.fail("MIP03-GM-05", id, malformed ?? `NIP-44 payload does not authenticate under any of ${gkeys.length} epoch key(s)`);
+    } else if (malformed !== undefined) j.fail("MIP03-GM-05", id, malformed);
+    else tally(ctx, h as string).failed.push({ id, rule: "MIP03-GM-05", message: `NIP-44 payload does not authenticate under any of ${gkeys.length} epoch key(s)` });
   } else if (raw !== undefined && raw.length >= MIN_CONTENT) {
     const nonce = raw.subarray(0, 12);
     const body = raw.subarray(12);
@@ -184,8 +205,9 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
     }
     if (plain) {
       j.pass("MIP03-GM-04");
+      tally(ctx, h as string).opened++;
       decoded = decodeMls(ctx, id, plain, epoch);
-    } else j.fail("MIP03-GM-04", id, `content does not decrypt under any of ${gkeys.length} retained epoch key(s) of this group`);
+    } else tally(ctx, h as string).failed.push({ id, rule: "MIP03-GM-04", message: `content does not decrypt under any of ${gkeys.length} retained epoch key(s) of this group` });
   }
 
   if (decoded) {
@@ -225,9 +247,28 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
   }
 }
 
+function tally(ctx: CheckContext, h: string): { opened: number; failed: { id: string; rule: string; message: string }[] } {
+  let t = ctx.decryptTally.get(h);
+  if (!t) {
+    t = { opened: 0, failed: [] };
+    ctx.decryptTally.set(h, t);
+  }
+  return t;
+}
+
 /** Cross-event rules over all 445s and related events. */
 export function checkGroupEventSequences(ctx: CheckContext): void {
   const { j } = ctx;
+
+  // GM-04 / GM-05: a 445 that no key opens fails only when the keyring opens other 445s of the same
+  // group; when it opens none, the keys do not fit (another profile's exporter, another group) and
+  // the events are reported as needing keys instead.
+  for (const t of ctx.decryptTally.values()) {
+    for (const f of t.failed) {
+      if (t.opened > 0) j.fail(f.rule, f.id, f.message);
+      else j.needKeys(f.rule, f.id, `no keyring key opens any 445 of this group (${ctx.profile === "R0" ? "R0 needs the legacy exporter secret MLS-Exporter(nostr, nostr, 32)" : "keys of another group or profile?"})`);
+    }
+  }
   const groupEvents = ctx.events.filter((r) => r.event.kind === KIND_GROUP_EVENT);
 
   // GM-02: fresh keys
@@ -247,8 +288,8 @@ export function checkGroupEventSequences(ctx: CheckContext): void {
     }
   }
 
-  // CM-09: publish before apply. For each decoded commit with a known source: nothing else from that
-  // source in the commit's new epoch (or any gift wrap) before the first relay OK.
+  // CM-09: publish before apply. For each decoded commit with a known source: no 445 from that
+  // source in the commit's new epoch before the first relay OK.
   const hasAcks = ctx.events.some((r) => r.acks !== undefined && r.acks.length > 0);
   const bySource = new Map<string, CaptureRecord[]>();
   for (const r of ctx.events) {
@@ -276,11 +317,9 @@ export function checkGroupEventSequences(ctx: CheckContext): void {
     const early = (bySource.get(r.source) ?? []).filter((o) => {
       if (o === r || o.seenAt === undefined || o.seenAt < (r.seenAt as number)) return false;
       if (okAt !== undefined && o.seenAt >= okAt) return false;
-      if (o.event.kind === KIND_GROUP_EVENT) {
-        const od = ctx.decoded445.get(o.event.id);
-        return newEpoch !== undefined && od?.mlsEpoch === newEpoch && od.mlsGroupId === dc?.mlsGroupId;
-      }
-      return o.event.kind === 1059;
+      if (o.event.kind !== KIND_GROUP_EVENT) return false; // gift wraps are judged by MIP02-WL-07
+      const od = ctx.decoded445.get(o.event.id);
+      return newEpoch !== undefined && od?.mlsEpoch === newEpoch && od.mlsGroupId === dc?.mlsGroupId;
     });
     j.check("MIP03-CM-09", early.length === 0, [r.event.id, ...early.map((o) => o.event.id)], okAt === undefined ? "the sender used the new epoch of a commit no relay acknowledged" : "the sender used the new epoch before the first relay OK of its commit");
   }

@@ -46,9 +46,28 @@ function checkApplication(ctx: CheckContext, o: ApplicationObservation): void {
     const leaks = tags.filter((t) => t[0] === "h" || t.slice(1).some((v) => ids.includes(v.toLowerCase())));
     j.check("MIP03-APP-05", leaks.length === 0, id, `inner rumor carries group identifier tag(s) ${JSON.stringify(leaks.map((t) => t[0]))}`);
   }
-  // Media imeta (MIP04-MD-01/02/08)
+  // APP-06 (R2): a 1009 edit has exactly one e and the original's author
+  if (r.kind === 1009 && j.applies("MIP03-APP-06")) {
+    const es = tags.filter((t) => t[0] === "e");
+    const target = es.length === 1 ? ctx.observations.find((x) => x.kind === "application" && isPlainObject(x.rumor) && x.rumor.id === es[0]?.[1]) : undefined;
+    const origAuthor = target && target.kind === "application" ? target.sender : undefined;
+    if (es.length !== 1) j.fail("MIP03-APP-06", id, `edit has ${es.length} e tags (expected exactly one)`);
+    else if (origAuthor !== undefined) j.check("MIP03-APP-06", origAuthor === o.sender, id, "an edit by another account than the original author was delivered");
+  }
+  // Media imeta (MIP04-MD-01/02/07/08)
   for (const t of tags) {
     if (t[0] !== "imeta") continue;
+    if (j.applies("MIP04-MD-07")) {
+      const names = t.slice(1).map((e) => e.slice(0, Math.max(0, e.indexOf(" "))));
+      const repeated = names.filter((n, i) => n !== "locator" && names.indexOf(n) !== i);
+      const problems: string[] = [];
+      if (!t.includes("v encrypted-media-v2")) problems.push("v is not encrypted-media-v2");
+      if (!names.includes("locator")) problems.push("no locator");
+      if (names.includes("blurhash")) problems.push("carries blurhash");
+      if (repeated.length) problems.push(`repeats ${[...new Set(repeated)].join(", ")}`);
+      j.check("MIP04-MD-07", problems.length === 0, id, `imeta: ${problems.join("; ")}`);
+      continue;
+    }
     const f = new Map<string, string>();
     for (const entry of t.slice(1)) {
       const sp = entry.indexOf(" ");

@@ -148,7 +148,7 @@ export function checkWelcomeSequences(ctx: CheckContext): void {
     const deleted = later.filter((r) => r.event.kind === 5 && tagValues(r.event.tags, "e").includes(kp.event.id));
     if (failed.has(wrapId)) {
       j.check("MIP02-WL-11", rotated.length === 0 && deleted.length === 0, [wrapId, ...rotated.map((r) => r.event.id), ...deleted.map((r) => r.event.id)], "the KeyPackage of a failed Welcome was rotated or deleted");
-    } else if (kp.event.kind === KIND_KP && (joined.has(wrapId) || !failed.has(wrapId))) {
+    } else if (kp.event.kind === KIND_KP && kp.event.pubkey === w.recipient && (joined.has(wrapId) || !failed.has(wrapId))) {
       j.check("MIP02-WL-12", rotated.length > 0, [wrapId, kp.event.id], "no new 30443 under the consumed KeyPackage's d after the join");
     }
   }

@@ -4,8 +4,8 @@
  */
 import type { CaptureRecord } from "../../capture.ts";
 import type { Event as NostrEvent } from "nostr-tools";
+import { createHash } from "node:crypto";
 import { schnorr } from "@noble/curves/secp256k1.js";
-import { getEventHash } from "nostr-tools/pure";
 import type { ProtocolProfile } from "../../profile.ts";
 import type { Judgement } from "./judgement.ts";
 import type { Keyring, Observation } from "./keyring.ts";
@@ -59,6 +59,8 @@ export interface CheckContext {
   badSignature: Set<string>;
   /** Relays each event id was seen on (capture `relay` fields, all duplicates included). */
   seenRelays: Map<string, Set<string>>;
+  /** Per nostr group id: 445s that no keyring key opened, and how many were opened. */
+  decryptTally: Map<string, { opened: number; failed: { id: string; rule: string; message: string }[] }>;
 }
 
 const HEX64L = /^[0-9a-f]{64}$/;
@@ -85,7 +87,8 @@ export function eventShapeProblem(e: unknown): string | undefined {
 export function idAndSignatureProblem(e: NostrEvent, verifySignature: boolean): string | undefined {
   let id: string;
   try {
-    id = getEventHash(e);
+    // NIP-01 serialization hashed with Node's native SHA-256 (same bytes as nostr-tools' getEventHash).
+    id = createHash("sha256").update(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]), "utf8").digest("hex");
   } catch {
     return "cannot be serialized for its NIP-01 id";
   }

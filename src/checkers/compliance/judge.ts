@@ -10,6 +10,7 @@ import { checkDeletionEvent, checkKeyPackageEvent, checkKeyPackageSequences, che
 import { checkGroupEvent, checkGroupEventSequences, KIND_GROUP_EVENT, prepareGroupKeys } from "./check-group-events.ts";
 import { checkGiftWrap, checkWelcomeSequences, KIND_GIFT_WRAP, recipientKeyMap } from "./check-welcomes.ts";
 import { checkObservations } from "./check-observations.ts";
+import { checkJoinSequences } from "./check-joins.ts";
 import { type CheckContext, eventShapeProblem, idAndSignatureProblem } from "./context.ts";
 import { type Finding, Judgement, type MalformedInput, type RuleVerdict } from "./judgement.ts";
 import type { Keyring } from "./keyring.ts";
@@ -21,17 +22,17 @@ import { hexToBytes } from "./util.ts";
 export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
   "MIP00-KP-01", "MIP00-KP-02", "MIP00-KP-03", "MIP00-KP-04", "MIP00-KP-05", "MIP00-KP-06", "MIP00-KP-07",
   "MIP00-KP-08", "MIP00-KP-09", "MIP00-KP-10", "MIP00-KP-11", "MIP00-KP-12", "MIP00-KP-13", "MIP00-KP-14",
-  "MIP00-KP-15", "MIP00-KP-16", "MIP00-KP-17", "MIP00-KP-18", "MIP00-KP-19", "MIP00-KP-21",
-  "MIP00-KR-01", "MIP00-KR-02", "MIP00-DEL-01",
+  "MIP00-KP-15", "MIP00-KP-16", "MIP00-KP-17", "MIP00-KP-18", "MIP00-KP-19", "MIP00-KP-20", "MIP00-KP-21", "MIP00-KP-22",
+  "MIP00-KR-01", "MIP00-KR-02", "MIP00-KR-03", "MIP00-DEL-01",
   "MIP01-GD-01", "MIP01-GD-02", "MIP01-GD-03", "MIP01-GD-04", "MIP01-GD-05", "MIP01-GD-06", "MIP01-GD-07",
   "MIP01-GD-08", "MIP01-GD-09", "MIP01-GD-10", "MIP01-GD-11", "MIP01-GD-12", "MIP01-GD-13", "MIP01-GD-14", "MIP01-GD-15",
   "MIP02-WL-01", "MIP02-WL-02", "MIP02-WL-03", "MIP02-WL-04", "MIP02-WL-05", "MIP02-WL-06", "MIP02-WL-07", "MIP02-WL-08",
-  "MIP02-WL-11", "MIP02-WL-12",
+  "MIP02-WL-11", "MIP02-WL-12", "MIP02-WL-13", "MIP02-WL-14", "MIP02-WL-16",
   "MIP03-GM-01", "MIP03-GM-02", "MIP03-GM-03", "MIP03-GM-04", "MIP03-GM-05", "MIP03-GM-06", "MIP03-GM-07",
   "MIP03-GM-08", "MIP03-GM-09", "MIP03-GM-10", "MIP03-GM-11", "MIP03-GM-12",
-  "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05",
+  "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05", "MIP03-APP-06",
   "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-09", "MIP03-CM-10",
-  "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-08",
+  "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-07", "MIP04-MD-08",
 ]);
 
 /** Rules whose check covers only part of the rule: they can fail but never pass. */
@@ -101,13 +102,14 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     observations: opts.keyring?.observations ?? [],
     badSignature: new Set(),
     seenRelays: new Map(),
+    decryptTally: new Map(),
   };
   if (opts.keyring) ctx.keyring = opts.keyring;
 
   // 1. Shape, id and signature; merge duplicates (same event seen on several relays).
   const byId = new Map<string, CaptureRecord>();
   records.forEach((rec, i) => {
-    const ev = (rec as { event?: unknown }).event;
+    const ev = typeof rec === "object" && rec !== null ? (rec as { event?: unknown }).event : undefined;
     const problem = eventShapeProblem(ev);
     if (problem !== undefined) {
       const id = typeof (ev as { id?: unknown })?.id === "string" ? ((ev as { id: string }).id) : undefined;
@@ -179,7 +181,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
   }
 
   // 4. Sequence rules and observations.
-  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations]) {
+  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations, checkJoinSequences]) {
     try {
       step(ctx);
     } catch (e) {

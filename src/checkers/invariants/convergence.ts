@@ -5,7 +5,7 @@
  */
 import type { CheckResult } from "../../report/types.ts";
 import type { HistoryEntry } from "../../history.ts";
-import { short } from "./common.ts";
+import { identities, onlineAtEnd, short } from "./common.ts";
 
 export interface StateEntryData {
   label: string;
@@ -33,12 +33,24 @@ export function checkConvergence(history: readonly HistoryEntry[], opts: { label
   if (byGroup.size === 0) return { name: "convergence", verdict: "not-applicable", message: "no online group members to compare" };
   const problems: string[] = [];
   const subjects: string[] = [];
+  // members that others list but that do not hold the group themselves (e.g. a failed join)
+  const { byPubkey } = identities(history);
+  const lastSeq = states.filter((e) => e.data.label === label).reduce((m, e) => Math.max(m, e.seq), 0);
+  const online = onlineAtEnd(history.filter((e) => e.seq <= lastSeq));
+  for (const e of states) if (e.data.label === label && e.data.online === false) online.set(e.actor, false);
   for (const [groupId, list] of byGroup) {
     const key = (d: StateEntryData): string => `${d.epoch}|${[...d.members].sort().join(",")}|${d.epochCommitment ?? "?"}`;
     const variants = new Map<string, string[]>();
     for (const { agent, d } of list) {
       const k = key(d);
       variants.set(k, [...(variants.get(k) ?? []), agent]);
+    }
+    const holders = new Set(list.map((x) => x.agent));
+    const listed = new Set(list.flatMap((x) => x.d.members));
+    const missing = [...listed].map((pk) => byPubkey.get(pk)).filter((n): n is string => n !== undefined && !holders.has(n) && online.get(n) !== false);
+    if (missing.length > 0) {
+      problems.push(`group ${short(groupId)}: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} listed as member(s) but do not hold the group (failed or missing join)`);
+      subjects.push(groupId, ...missing);
     }
     if (variants.size > 1) {
       const parts = [...variants.entries()].map(([k, agents]) => {

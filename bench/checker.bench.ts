@@ -1,0 +1,113 @@
+/**
+ * Compliance checker throughput (tinybench): events judged per second on a capture of 10,000+
+ * events built from the committed R1 engine fixture (its KeyPackages, Welcomes and keyring, plus
+ * 10,000 kind-445 events that re-encrypt the fixture's real MLS messages under their epoch keys,
+ * each with a fresh nonce and a fresh signing key, as real traffic would).
+ *
+ *   npm run bench:checker          10,000 group events, more samples
+ *   npm run bench:checker:short    2,000 group events, fewer samples (BENCH_SHORT=1)
+ *
+ * Tasks: black-box with Schnorr signature verification (the default of `check`), black-box with
+ * ids only (`--no-verify-signatures`), white-box (keyring: decrypt + decode every 445, observations).
+ * Results: a table on stdout and reports/bench-checker.md / .json.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Bench } from "tinybench";
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { finalizeEvent } from "nostr-tools/pure";
+import { parseCapture, type CaptureRecord } from "../src/capture.ts";
+import { judge, parseKeyring } from "../src/checkers/compliance/index.ts";
+import { createRng } from "../src/sim/random.ts";
+
+const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
+const N = SHORT ? 2_000 : 10_000;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+
+const { records: base } = parseCapture(await readFile(path.join(root, "fixtures/engine-r1.jsonl"), "utf8"));
+const keyring = parseKeyring(JSON.parse(await readFile(path.join(root, "fixtures/engine-r1.keyring.json"), "utf8")));
+const rng = createRng("bench-checker");
+
+// Decrypt the fixture's 445s to get real MLS messages with their epoch keys.
+const plain: { key: Uint8Array; h: string; bytes: Uint8Array; createdAt: number }[] = [];
+for (const r of base) {
+  if (r.event.kind !== 445) continue;
+  const h = r.event.tags.find((t) => t[0] === "h")?.[1] as string;
+  const raw = Buffer.from(r.event.content, "base64");
+  for (const k of keyring.groupEventKeys.filter((x) => x.nostrGroupId === h)) {
+    const key = new Uint8Array(Buffer.from(k.key, "hex"));
+    try {
+      const bytes = chacha20poly1305(key, raw.subarray(0, 12)).decrypt(raw.subarray(12));
+      plain.push({ key, h, bytes, createdAt: r.event.created_at });
+      break;
+    } catch {
+      // other epoch
+    }
+  }
+}
+if (plain.length === 0) throw new Error("no decryptable 445 in the fixture");
+
+process.stdout.write(`building ${N} signed kind-445 events (fresh key each)…\n`);
+const t0 = Date.now();
+const records: CaptureRecord[] = [...base];
+for (let i = 0; i < N; i++) {
+  const p = plain[i % plain.length] as (typeof plain)[number];
+  const nonce = rng.bytes(12);
+  const content = Buffer.concat([nonce, chacha20poly1305(p.key, nonce).encrypt(p.bytes)]).toString("base64");
+  const ev = finalizeEvent({ kind: 445, created_at: p.createdAt + i, tags: [["h", p.h], ["encoding", "base64"]], content }, rng.bytes(32));
+  records.push({ event: ev, relay: "ws://127.0.0.1:7777", seenAt: (p.createdAt + i) * 1000 });
+}
+process.stdout.write(`built in ${((Date.now() - t0) / 1000).toFixed(1)} s; capture has ${records.length} events\n`);
+
+const bench = new Bench({ time: 1, iterations: SHORT ? 2 : 3, warmup: true, warmupIterations: 1 });
+bench
+  .add("black-box, signatures verified", async () => {
+    await judge(records, { profile: "R1" });
+  })
+  .add("black-box, ids only (--no-verify-signatures)", async () => {
+    await judge(records, { profile: "R1", verifySignatures: false });
+  })
+  .add("white-box (keyring), signatures verified", async () => {
+    await judge(records, { profile: "R1", keyring });
+  })
+  .add("white-box (keyring), ids only", async () => {
+    await judge(records, { profile: "R1", keyring, verifySignatures: false });
+  });
+await bench.run();
+
+interface Row {
+  task: string;
+  meanMs: number;
+  eventsPerSec: number;
+  samples: number;
+  rme: number;
+}
+const rows: Row[] = bench.tasks.map((t) => {
+  const r = t.result as unknown as { latency?: { mean: number; rme: number; samplesCount?: number; samples?: number[] } };
+  const mean = r.latency?.mean ?? NaN;
+  return { task: t.name, meanMs: mean, eventsPerSec: records.length / (mean / 1000), samples: r.latency?.samplesCount ?? r.latency?.samples?.length ?? 0, rme: r.latency?.rme ?? NaN };
+});
+console.table(rows.map((r) => ({ task: r.task, "mean ms / capture": r.meanMs.toFixed(0), "events/s": r.eventsPerSec.toFixed(0), samples: r.samples, "rme %": r.rme.toFixed(1) })));
+
+const machine = `${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}, Node ${process.version}`;
+const md = [
+  "# Compliance checker throughput",
+  "",
+  `Measured by \`npm run bench:checker${SHORT ? ":short" : ""}\` (bench/checker.bench.ts) on ${machine}, ${new Date().toISOString().slice(0, 10)}.`,
+  `Capture: ${records.length} events (${N} kind-445 re-encryptions of real engine MLS messages with fresh keys, plus the ${base.length} events of fixtures/engine-r1.jsonl).`,
+  "",
+  "| Mode | mean per capture (ms) | events judged / s | samples | rme % |",
+  "|---|---|---|---|---|",
+  ...rows.map((r) => `| ${r.task} | ${r.meanMs.toFixed(0)} | ${r.eventsPerSec.toFixed(0)} | ${r.samples} | ${r.rme.toFixed(1)} |`),
+  "",
+  "Target: ≥20,000 events/s black-box. Schnorr verification of every event (pure-JS secp256k1) dominates the",
+  "verified modes; `--no-verify-signatures` keeps the NIP-01 id check and skips only the signature.",
+  "",
+].join("\n");
+await mkdir(path.join(root, "reports"), { recursive: true });
+await writeFile(path.join(root, "reports/bench-checker.md"), md);
+await writeFile(path.join(root, "reports/bench-checker.json"), JSON.stringify({ machine, events: records.length, short: SHORT, rows }, null, 2) + "\n");
+process.stdout.write(md);

@@ -1,0 +1,71 @@
+import { scenario } from "../builder.ts";
+import { names, param, type CatalogueEntry } from "./types.ts";
+
+/**
+ * Grow a group to `members` in batches, with interleaved removes, re-adds and self-updates and a
+ * message in every epoch; every member is a simulated agent. Invites beyond `compliantLimit`
+ * members are made by a second admin whose engine uses the labelled, non-MIP out-of-band ratchet
+ * tree option, because spec-compliant Welcomes stop fitting a gift wrap (see welcome-size-limit).
+ */
+export const epochChurn: CatalogueEntry = {
+  name: "epoch-churn-150",
+  description: "Grow to 150 members in batches with interleaved removes, re-adds and self-updates, a message in every epoch, all members simulated.",
+  defaults: { members: 150, batch: 25, compliantLimit: 100, readds: 1 },
+  small: { members: 12, batch: 4, compliantLimit: 8, readds: 1 },
+  tags: ["core", "slow"],
+  build: (p, seed = "1") => {
+    const total = param(p, epochChurn.defaults, "members");
+    const batch = Math.max(1, param(p, epochChurn.defaults, "batch"));
+    const limit = param(p, epochChurn.defaults, "compliantLimit");
+    const readds = param(p, epochChurn.defaults, "readds");
+    if (total < 6) throw new RangeError("epoch-churn needs at least 6 members");
+    const ms = names("m", total - 2);
+    const b = scenario("epoch-churn-150", epochChurn.description)
+      .seed(seed)
+      .params({ members: total, batch, compliantLimit: limit, readds })
+      .relay("r1")
+      .agent("admin", { relays: ["r1"] })
+      .agent("big", { relays: ["r1"], outOfBandRatchetTree: true })
+      .agents(ms, { relays: ["r1"] })
+      .createGroup("admin", "g", { admins: ["big"] })
+      .invite("admin", "g", ["big"]);
+    let size = 2;
+    let epochMsg = 0;
+    const say = (who: string): void => {
+      b.send(who, "g", `epoch message ${++epochMsg}`);
+    };
+    say("admin");
+    const inviter = (): string => (size + batch > limit ? "big" : "admin");
+    for (let i = 0; i < ms.length; i += batch) {
+      const group = ms.slice(i, i + batch);
+      b.invite(inviter(), "g", group, { description: `${inviter()} adds ${group.length} (group of ${size + group.length})` });
+      size += group.length;
+      say(group[0] as string);
+      // interleave a self-update every other batch
+      if ((i / batch) % 2 === 1) {
+        b.selfUpdate(ms[i] as string, "g");
+        say(ms[i + 1] ?? "admin");
+      }
+    }
+    // removes, re-adds, self-updates, each epoch with a message
+    const leavers = [ms[1], ms[2], ms[3]].filter((x): x is string => x !== undefined);
+    b.remove("admin", "g", leavers);
+    size -= leavers.length;
+    say("admin");
+    b.selfUpdate(ms[4] as string, "g");
+    say(ms[4] as string);
+    if (readds > 0) {
+      b.invite(inviter(), "g", leavers, { description: `re-add ${leavers.length}` });
+      size += leavers.length;
+      say(leavers[0] as string);
+    }
+    b.remove("admin", "g", [ms[ms.length - 1] as string]);
+    size -= 1;
+    say(ms[0] as string);
+    b.selfUpdate("big", "g");
+    say("big");
+    b.selfUpdate(ms[0] as string, "g");
+    say(ms[5] ?? "admin");
+    return b.waitForConvergence("g", 300_000).assert("g", { members: size }).build();
+  },
+};

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { scenario } from "../../src/scenarios/builder.ts";
+import { buildCatalogueScenario } from "../../src/scenarios/catalogue/index.ts";
+import { runScenario } from "../../src/scenarios/runner.ts";
+
+describe("runner", () => {
+  it("refuses, before step 0, a scenario that injects faults into a real relay", async () => {
+    const s = scenario("impossible", "faults on a real relay")
+      .relay("real", { backend: "ws", url: "ws://127.0.0.1:9" })
+      .agents(["alice", "bob"], { relays: ["real"] })
+      .createGroup("alice", "g")
+      .fault("drop", { relay: "real", params: { p: 0.5 } })
+      .build();
+    const { result, history } = await runScenario(s);
+    expect(result.verdict).toBe("refused");
+    expect(result.ok).toBe(false);
+    expect(result.steps).toHaveLength(0);
+    expect(result.failures[0]).toMatch(/refused before step 0: relay real \(ws ws:\/\/127\.0\.0\.1:9\) cannot do "faults"/);
+    expect(history.entries.some((e) => e.op === "step" || e.op === "publish")).toBe(false);
+    expect(result.replayCommand).toBe("marmot-harness run impossible --seed 1");
+  });
+
+  it("refuses a scenario whose agent cannot send media", async () => {
+    const s = scenario("no-media", "media without a media-capable agent")
+      .relay("r1")
+      .agents(["alice"], { relays: ["r1"] })
+      .createGroup("alice", "g")
+      .sendMedia("alice", "g", { filename: "a.png", mimeType: "image/png", bytes: 10 })
+      .build();
+    const { result } = await runScenario(s);
+    expect(result.verdict).toBe("refused");
+    expect(result.failures[0]).toContain('agent alice cannot do "media"');
+  });
+
+  it("the same seed gives the same history digest; the run records traffic, acks and keys", async () => {
+    const a = await runScenario(buildCatalogueScenario("invite-basic", { seed: "42" }));
+    const b = await runScenario(buildCatalogueScenario("invite-basic", { seed: "42" }));
+    expect(a.result.ok).toBe(true);
+    expect(a.history.digest()).toBe(b.history.digest());
+    expect(a.history.length).toBe(b.history.length);
+    const c = await runScenario(buildCatalogueScenario("invite-basic", { seed: "43" }));
+    expect(c.history.digest()).not.toBe(a.history.digest());
+    // every published group event was acknowledged, and every epoch's key is kept
+    expect(a.history.entries.filter((e) => e.op === "publish" && e.type === "ok").length).toBeGreaterThan(5);
+    expect(a.history.entries.filter((e) => e.op === "epoch-keys").map((e) => e.data.epoch)).toEqual(expect.arrayContaining([0, 1, 2, 3]));
+  }, 60_000);
+
+  it("a failed step fails the run and carries a reproduce command", async () => {
+    const s = scenario("wrong-epoch", "assert the wrong epoch")
+      .seed("9")
+      .relay("r1")
+      .agents(["alice", "bob"], { relays: ["r1"] })
+      .createGroup("alice", "g")
+      .invite("alice", "g", ["bob"])
+      .assert("g", { epoch: 7 })
+      .build();
+    const { result } = await runScenario(s);
+    expect(result.verdict).toBe("fail");
+    expect(result.failures.join("\n")).toMatch(/step 2 \(assert\): .*alice is at epoch 1, expected 7/);
+    expect(result.replayCommand).toBe("marmot-harness run wrong-epoch --seed 9");
+  }, 30_000);
+});

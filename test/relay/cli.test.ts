@@ -1,0 +1,111 @@
+import { describe, it, expect, vi } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseLatency } from "../../src/cli/relay.ts";
+import { main } from "../../src/cli/main.ts";
+import { startRelayServer } from "../../src/simulated-relay/ws-server.ts";
+
+/** Run the CLI in this process (for verbs that finish), capturing stdout and stderr. */
+async function inProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "", err = "";
+  const log = vi.spyOn(console, "log").mockImplementation((...a: unknown[]) => void (out += a.join(" ") + "\n"));
+  const error = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void (err += a.join(" ") + "\n"));
+  const write = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => ((err += String(chunk)), true));
+  try {
+    const code = await main(["node", "marmot-harness", ...args]);
+    return { code, out, err };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+    write.mockRestore();
+  }
+}
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ["bin/marmot-harness.js", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    p.on("close", (code) => resolve({ code, out, err }));
+  });
+}
+
+function startRelayVerb(args: string[]): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["bin/marmot-harness.js", "relay", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const t = setTimeout(() => reject(new Error(`relay did not start: ${out}`)), 20_000);
+    proc.stdout!.on("data", (d) => {
+      out += d;
+      const m = /relay listening on (ws:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({ proc, url: m[1] as string, output: () => out });
+      }
+    });
+    proc.stderr!.on("data", (d) => (out += d));
+  });
+}
+
+function stop(proc: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    proc.on("close", (code) => resolve(code));
+    proc.kill("SIGTERM");
+  });
+}
+
+describe("CLI: relay and relay-check", () => {
+  it("`relay` serves on 127.0.0.1; `relay-check <url>` passes against it and writes JSON; SIGTERM stops it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "relay-cli-"));
+    const { proc, url, output } = await startRelayVerb(["--seed", "cli", "--fault-log", join(dir, "faults.jsonl"), "--latency", "5"]);
+    try {
+      const r = await inProcess(["relay-check", url, "--json", join(dir, "conf.json"), "--timeout", "3000"]);
+      expect(r.code, r.out + r.err).toBe(0);
+      expect(r.out).toMatch(/17 passed, 0 failed/);
+      const json = JSON.parse(await readFile(join(dir, "conf.json"), "utf8")) as { relays: { failed: number }[] };
+      expect(json.relays[0]?.failed).toBe(0);
+      const faults = (await readFile(join(dir, "faults.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { fault: string });
+      expect(faults[0]?.fault).toBe("latency");
+    } finally {
+      expect(await stop(proc)).toBe(0);
+      expect(output()).toMatch(/relay stopped: \d+ events accepted/);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("`relay-check` exits 1 when the relay fails checks (a relay refusing every publish)", async () => {
+    const server = await startRelayServer();
+    server.nemesis.refusePublish({ message: "blocked: no" });
+    try {
+      const r = await run(["relay-check", server.url, "--only", "publish-ok,h-query-445", "--timeout", "1000"]);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/\*\*FAIL\*\*: OK false "blocked: no"/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("bad options and URLs are usage errors (exit 2) naming what was wrong", async () => {
+    const a = await inProcess(["relay", "--port", "-3"]);
+    expect(a.code).toBe(2);
+    expect(a.err).toMatch(/--port must be an integer/);
+    const b = await inProcess(["relay", "--drop", "1.5"]);
+    expect(b.code).toBe(2);
+    expect(b.err).toMatch(/--drop must be a probability/);
+    const c = await inProcess(["relay-check", "http://example.invalid"]);
+    expect(c.code).toBe(2);
+    expect(c.err).toMatch(/BAD_RELAY_URL/);
+  });
+
+  it("parses latency distributions", () => {
+    expect(parseLatency("40")).toEqual({ kind: "fixed", ms: 40 });
+    expect(parseLatency("20-200")).toEqual({ kind: "uniform", minMs: 20, maxMs: 200 });
+    expect(parseLatency("exp:80")).toEqual({ kind: "exponential", meanMs: 80 });
+    expect(parseLatency("lognormal:40:0.8")).toEqual({ kind: "lognormal", medianMs: 40, sigma: 0.8 });
+    expect(() => parseLatency("200-20")).toThrow(/--latency/);
+    expect(() => parseLatency("fast")).toThrow(/--latency/);
+  });
+});

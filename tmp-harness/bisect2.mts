@@ -1,0 +1,10 @@
+import { buildCatalogueScenario } from "../src/scenarios/catalogue/index.ts";
+import { ScenarioRun } from "../src/scenarios/runner.ts";
+const s = buildCatalogueScenario("epoch-churn-150", { size: "small", params: { members: 10, batch: 4, compliantLimit: 100 } });
+const drop = new Set([7, 11, 3]);
+s.steps = s.steps.filter((_, i) => !drop.has(i)).filter((st) => st.type !== "send");
+const run = new ScenarioRun(s, { onStep: (i, n, d) => console.log("step", i, d) });
+const counts = new Map<string, number>();
+run.history.onEntry((e) => { const k = `${e.actor} ${e.op}`; counts.set(k, (counts.get(k) ?? 0) + 1); if (run.history.length % 20000 === 0) { console.log(run.history.length, [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5)); } if (run.history.length > 60000) process.exit(1); });
+await run.run();
+console.log("done");
