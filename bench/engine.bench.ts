@@ -16,6 +16,8 @@
  *            raw:    createApplicationMessage + encode/decode + processMessage
  * At N >= 140 an inline ratchet tree no longer fits a NIP-44 Welcome; both sides then use a Welcome
  * without the tree and hand the tree over directly (engine: experimental outOfBandRatchetTree).
+ * Every task runs in several rounds of a few iterations, engine and raw alternating first, and the
+ * figure is the median over rounds of the round mean, so that both sides see the same machine load.
  * Results: a table on stdout, reports/bench-engine.json and reports/bench-engine.md.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -121,7 +123,8 @@ function nostrFloor(op: string): number {
 
 async function benchSize(n: number): Promise<Row[]> {
   const oob = n >= OOB_FROM;
-  const iterations = n >= 100 ? 6 : n >= 50 ? 12 : 30;
+  const iterations = n >= 100 ? 2 : n >= 50 ? 3 : 6;
+  const rounds = n >= 100 ? 3 : 5;
   const cs = await getMarmotCiphersuite();
   const ctx: MlsContext = {
     cipherSuite: cs,
@@ -210,14 +213,19 @@ async function benchSize(n: number): Promise<Row[]> {
   };
   let rawSeq = 0;
 
-  const bench = new Bench({ iterations, time: 0, warmup: false });
-  addNostrUnitTasks(bench);
+  // Tasks are registered once and run in several rounds; each round runs every task a few
+  // iterations, alternating engine-first and raw-first, so that both sides see the same machine load.
+  type TaskSpec = [string, () => Promise<void> | void, { beforeEach?: () => Promise<void>; afterEach?: () => Promise<void> }?];
+  const tasks: TaskSpec[] = [];
+  const add = (...t: TaskSpec): void => {
+    tasks.push(t);
+  };
 
   // ---- add
   let addKp: NostrEvent | undefined;
   let addPub = "";
   let addEvents: NostrEvent[] = [];
-  bench.add(
+  add(
     "engine add",
     async () => {
       const p = await A.inviteMembers(gid, [addKp!], now());
@@ -239,7 +247,7 @@ async function benchSize(n: number): Promise<Row[]> {
   );
   let rawAdd: RawMember | undefined;
   let rawAddCommit: MlsFramedMessage | undefined;
-  bench.add(
+  add(
     "raw add",
     async () => {
       const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawAdd!.pub } }], ratchetTreeExtension: !oob });
@@ -263,7 +271,7 @@ async function benchSize(n: number): Promise<Row[]> {
   let joiner: Eng | undefined;
   let joinWrap: NostrEvent | undefined;
   let joinTree: Uint8Array | undefined;
-  bench.add(
+  add(
     "engine join",
     async () => {
       if (joinTree) await joiner!.provideRatchetTree(joinTree, clock);
@@ -289,7 +297,7 @@ async function benchSize(n: number): Promise<Row[]> {
   );
   let rawJoiner: RawMember | undefined;
   let rawWelcomeBytes: Uint8Array | undefined;
-  bench.add(
+  add(
     "raw join",
     async () => {
       const w = decode(mlsMessageDecoder, rawWelcomeBytes!) as MlsWelcomeMessage;
@@ -309,7 +317,7 @@ async function benchSize(n: number): Promise<Row[]> {
 
   // ---- process a commit
   let commitEv: NostrEvent | undefined;
-  bench.add(
+  add(
     "engine commit",
     async () => {
       const o = await B.processEvent(commitEv!, now());
@@ -324,7 +332,7 @@ async function benchSize(n: number): Promise<Row[]> {
     },
   );
   let rawCommitBytes: Uint8Array | undefined;
-  bench.add(
+  add(
     "raw commit",
     async () => {
       await rawProcess(rawCommitBytes!);
@@ -339,12 +347,12 @@ async function benchSize(n: number): Promise<Row[]> {
   );
 
   // ---- message round trip
-  bench.add("engine message", async () => {
+  add("engine message", async () => {
     const ev = await A.sendMessage(gid, { kind: 9, content: "benchmark message of ordinary length" }, now());
     const o = await B.processEvent(ev, clock);
     if (o[0]?.kind !== "application") throw new Error("message not read");
   });
-  bench.add("raw message", async () => {
+  add("raw message", async () => {
     const rumor = JSON.stringify({ id: "0".repeat(64), pubkey: "1".repeat(64), created_at: clock, kind: 9, tags: [], content: "benchmark message of ordinary length" });
     const r = await createApplicationMessage({ context: ctx, state: rawA, message: new TextEncoder().encode(rumor) });
     rawA = r.newState;
@@ -352,12 +360,30 @@ async function benchSize(n: number): Promise<Row[]> {
     if (res.kind !== "applicationMessage") throw new Error("raw message not read");
   });
 
-  await bench.run();
+  const roundMeans = new Map<string, number[]>();
+  for (let round = 0; round < rounds; round++) {
+    const bench = new Bench({ iterations, time: 0, warmup: false });
+    addNostrUnitTasks(bench);
+    const order: TaskSpec[] = [];
+    for (let i = 0; i < tasks.length; i += 2) {
+      const pair = tasks.slice(i, i + 2);
+      order.push(...(round % 2 === 0 ? pair : pair.reverse()));
+    }
+    for (const [name, fn, opts] of order) bench.add(name, fn, opts);
+    await bench.run();
+    for (const t of bench.tasks) {
+      const r = t.result as { state: string; latency?: { mean: number }; error?: unknown };
+      if (r.state !== "completed" || !r.latency) throw new Error(`${t.name}: ${r.state} ${String(r.error)}`);
+      roundMeans.set(t.name, [...(roundMeans.get(t.name) ?? []), r.latency.mean]);
+    }
+  }
+  /** Median over rounds of the per-round mean latency. */
   const mean = (name: string): { ms: number; samples: number } => {
-    const t = bench.tasks.find((x) => x.name === name);
-    const r = t?.result as { state: string; latency?: { mean: number; samplesCount?: number }; error?: unknown } | undefined;
-    if (!r || r.state !== "completed" || !r.latency) throw new Error(`${name}: ${r?.state} ${String(r?.error)}`);
-    return { ms: r.latency.mean, samples: iterations };
+    const xs = [...(roundMeans.get(name) ?? [])].sort((a, b) => a - b);
+    if (xs.length === 0) throw new Error(`no samples for ${name}`);
+    const mid = Math.floor(xs.length / 2);
+    const ms = xs.length % 2 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2;
+    return { ms, samples: iterations * rounds };
   };
   unit = {};
   for (const name of [SIGN, VERIFY, ECDH]) unit[name] = mean(name).ms;

@@ -45,6 +45,8 @@ export interface AgentContext {
   metrics?: AgentMetricsSink;
   /** Publish timeout, ms (virtual in simulation). Default 5 000. */
   publishTimeoutMs?: number;
+  /** Blossom server for encrypted media (MIP-04), when the run has one. */
+  blossomUrl?: string;
   /** How long catch-up waits for EOSE, ms. Default 10 000. */
   eoseTimeoutMs?: number;
 }

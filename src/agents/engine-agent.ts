@@ -12,6 +12,9 @@
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import type { Event as NostrEvent, Filter } from "nostr-tools";
+import { unwrapEvent } from "nostr-tools/nip59";
+import { BlossomClient } from "../blossom/client.ts";
+import { blobAddressFromUrl, decryptMedia, encryptMedia, parseImetaTag } from "../engine/mip04-media.ts";
 import { getPublicKey } from "nostr-tools/pure";
 import type { EngineOptions, EngineQuirks, GroupSummary, MarmotEngine, PendingCommit, ProcessOutcome } from "../engine/api.ts";
 import type { EngineStorage } from "../engine/storage.ts";
@@ -102,6 +105,7 @@ export class EngineAgent implements Agent {
   capabilities(): string[] {
     const caps = ["restart", "profile:R1", "profile:R0", "spoof-author"];
     if (this.opts.outOfBandRatchetTree) caps.push("out-of-band-tree");
+    if (this.ctx.blossomUrl) caps.push("media");
     for (const q of this.quirks) caps.push(`quirk:${q}`);
     return caps;
   }
@@ -230,7 +234,17 @@ export class EngineAgent implements Agent {
     }
     const conf = await this.engine.confirmCommit(pending.id);
     const epoch = Number(conf.epoch);
-    this.rec("ok", "commit", { action, groupId: pending.groupId, eventId: pending.event.id, epoch, added, removed, welcomes: conf.welcomes.length });
+    this.rec("ok", "commit", {
+      action,
+      groupId: pending.groupId,
+      eventId: pending.event.id,
+      epoch,
+      added,
+      removed,
+      welcomes: conf.welcomes.length,
+      ...(pending.welcomeRumorBytes.length ? { welcomeSealBytes: Math.max(...pending.welcomeRumorBytes) } : {}),
+      ...(conf.outOfBandTrees ? { outOfBandTree: "non-MIP extension" } : {}),
+    });
     await this.snapshot(pending.groupId, "commit");
     const wrapBytes: number[] = [];
     for (const w of conf.welcomes) {
@@ -479,7 +493,9 @@ export class EngineAgent implements Agent {
     this.rec("invoke", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, kind: message.kind ?? 9, content: message.content, expectedRecipients });
     let ev: NostrEvent;
     try {
-      const inner = { kind: message.kind ?? 9, content: message.content, ...(message.tags ? { tags: message.tags } : {}) };
+      const tags = [...(message.tags ?? [])];
+      if (message.media) tags.push(await this.uploadMedia(groupId, message.media));
+      const inner = { kind: message.kind ?? 9, content: message.content, ...(tags.length ? { tags } : {}) };
       ev = message.spoofAuthor ? await this.sendSpoofed(groupId, inner, message.spoofAuthor) : await this.engine.sendMessage(groupId, inner, this.nowS());
     } catch (e) {
       this.rec("fail", "send", { groupId, code: e instanceof HarnessError ? e.code : "ENGINE_ERROR", message: (e as Error).message });
@@ -487,7 +503,7 @@ export class EngineAgent implements Agent {
     }
     const acks = await this.publish(ev, "application", { groupId, epoch: g.epoch });
     const ok = acks.some((a) => a.ok);
-    this.rec(ok ? "ok" : "fail", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, eventId: ev.id, expectedRecipients, ...(message.spoofAuthor ? { spoofedAuthor: message.spoofAuthor } : {}) });
+    this.rec(ok ? "ok" : "fail", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, eventId: ev.id, expectedRecipients, ...(message.spoofAuthor ? { spoofedAuthor: message.spoofAuthor } : {}), ...(message.media ? { media: true } : {}) });
     if (!ok) throw new AgentError("PUBLISH_NOT_ACKED", `${this.name}: message ${ev.id.slice(0, 12)} not acknowledged by any relay`, { eventId: ev.id });
     return { eventId: ev.id };
   }
@@ -506,6 +522,42 @@ export class EngineAgent implements Agent {
       return await this.engine.sendMessage(groupId, inner, this.nowS());
     } finally {
       eng.pubkey = own;
+    }
+  }
+
+  /** MIP-04: encrypt seeded content under the current epoch's media exporter, upload it, return the imeta tag. */
+  private async uploadMedia(groupId: string, media: { filename: string; mimeType: string; bytes: number }): Promise<string[]> {
+    if (!this.ctx.blossomUrl) throw new AgentError("NO_BLOSSOM", `${this.name} has no Blossom server for media`);
+    const ins = await this.engine.inspect(groupId);
+    const k = ins.epochKeys.find((x) => x.epoch === ins.epoch);
+    if (!k) throw new AgentError("NO_MEDIA_KEY", `${this.name} has no media exporter for epoch ${ins.epoch}`);
+    const rb = this.opts.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+    const data = rb(media.bytes);
+    const enc = encryptMedia({ exporterSecret: k.mediaExporter, data, mime: media.mimeType, filename: media.filename, randomBytes: rb });
+    const client = new BlossomClient(this.ctx.blossomUrl, { secretKey: this.opts.secretKey });
+    const desc = await client.upload(enc.ciphertext, { type: "application/octet-stream" });
+    this.rec("ok", "media-upload", { groupId, filename: media.filename, bytes: media.bytes, sha256Plain: bytesToHex(enc.sha256Plain), blob: bytesToHex(enc.sha256Cipher), epoch: ins.epoch });
+    return enc.imeta(desc.url);
+  }
+
+  /** MIP-04 receive side: fetch each attachment, decrypt it with the message epoch's media exporter, check its hash. */
+  private async fetchMedia(o: Extract<ProcessOutcome, { kind: "application" }>): Promise<void> {
+    const imetas = o.rumor.tags.filter((t) => t[0] === "imeta");
+    if (imetas.length === 0 || !this.ctx.blossomUrl) return;
+    for (const tag of imetas) {
+      try {
+        const ins = await this.engine.inspect(o.groupId);
+        const k = ins.epochKeys.find((x) => x.epoch === o.epoch);
+        if (!k) throw new AgentError("NO_MEDIA_KEY", `no media exporter retained for epoch ${o.epoch}`);
+        const meta = parseImetaTag(tag);
+        const address = blobAddressFromUrl(meta.url);
+        if (!address) throw new AgentError("MEDIA_NO_BLOB_ADDRESS", `imeta url has no blob address: ${meta.url}`);
+        const blob = await new BlossomClient(this.ctx.blossomUrl).download(address);
+        const plain = decryptMedia({ exporterSecret: k.mediaExporter, blob, imeta: meta });
+        this.rec("ok", "media", { eventId: o.eventId, groupId: o.groupId, filename: plain.filename, bytes: plain.data.length, sha256Plain: bytesToHex(meta.sha256Plain) });
+      } catch (e) {
+        this.rec("fail", "media", { eventId: o.eventId, groupId: o.groupId, code: e instanceof HarnessError ? e.code : "MEDIA_ERROR", message: (e as Error).message });
+      }
     }
   }
 
@@ -543,7 +595,7 @@ export class EngineAgent implements Agent {
       await this.recordOutcome(o, ms, before);
       if (o.kind === "welcome") joined = true;
     }
-    if (joined) await this.afterJoin();
+    if (joined) await this.afterJoin(event);
     return outcomes;
   }
 
@@ -551,15 +603,25 @@ export class EngineAgent implements Agent {
    * After joining: fetch the group's history since the Welcome's commit (a Welcome may arrive
    * after later commits), then go live. The noHistoryAfterJoin quirk only goes live from now.
    */
-  private async afterJoin(): Promise<void> {
+  private async afterJoin(wrap?: NostrEvent): Promise<void> {
     if (this.hasQuirk("noHistoryAfterJoin")) {
       this.resubscribe(this.nowS());
       return;
     }
     this.resubscribe(this.nowS());
     if (!this.online || this.catchingUp) return;
+    // The Welcome rumor keeps the inviter's real time (only the seal and wrap are back-dated):
+    // nothing published before it can matter to the joiner.
+    let since: number | undefined;
+    if (wrap?.kind === 1059) {
+      try {
+        since = unwrapEvent(wrap, this.opts.secretKey).created_at - GROUP_EVENT_SLACK_S;
+      } catch {
+        since = undefined;
+      }
+    }
     const hs = this.activeGroups().map((g) => g.nostrGroupId);
-    const res = await this.query([{ kinds: [445], "#h": hs }], "history-after-join");
+    const res = await this.query([{ kinds: [445], "#h": hs, ...(since !== undefined ? { since: Math.max(0, since) } : {}) }], "history-after-join");
     for (const ev of res.events) {
       if (this.seenIds.has(ev.id)) continue;
       this.seenIds.add(ev.id);
@@ -592,6 +654,7 @@ export class EngineAgent implements Agent {
           content: o.rumor.content,
           rumor: { id: o.rumor.id, pubkey: o.rumor.pubkey, created_at: o.rumor.created_at, kind: o.rumor.kind, tags: o.rumor.tags, content: o.rumor.content },
         });
+        await this.fetchMedia(o);
         return;
       }
       case "commit": {

@@ -58,6 +58,8 @@ export interface SendRequest {
   kind?: number;
   content: string;
   tags?: string[][];
+  /** Attach an encrypted file (MIP-04, capability "media"): `bytes` of seeded content uploaded to Blossom. */
+  media?: { filename: string; mimeType: string; bytes: number };
   /** Adversarial (capability "spoof-author"): claim this pubkey as the inner rumor's author. */
   spoofAuthor?: string;
 }

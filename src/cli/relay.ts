@@ -65,6 +65,7 @@ interface RelayOpts {
   maxFilters?: number;
   maxLimit?: number;
   rateLimit?: number;
+  reqRateLimit?: number;
   retention?: number;
   latency?: LatencyDist;
   drop?: number;
@@ -99,6 +100,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
       ...(o.maxFilters !== undefined && { maxFilters: o.maxFilters }),
       ...(o.maxLimit !== undefined && { maxLimit: o.maxLimit }),
       ...(o.rateLimit !== undefined && { maxEventsPerSecond: o.rateLimit }),
+      ...(o.reqRateLimit !== undefined && { maxReqsPerSecond: o.reqRateLimit }),
     },
   });
   const n = server.nemesis;
@@ -136,6 +138,7 @@ export function register(program: Command): void {
     .option("--max-filters <n>", "filters per REQ", int("--max-filters", 1))
     .option("--max-limit <n>", "largest limit honoured", int("--max-limit", 1))
     .option("--rate-limit <n>", "EVENTs per second per connection", int("--rate-limit", 1))
+    .option("--req-rate-limit <n>", "REQs per second per connection", int("--req-rate-limit", 1))
     .option("--retention <n>", "keep at most N events (oldest evicted)", int("--retention"))
     .option("--latency <dist>", "latency per frame: MS, MIN-MAX, exp:MEAN, lognormal:MEDIAN:SIGMA", parseLatency)
     .option("--drop <p>", "drop each frame with probability p", prob("--drop"))

@@ -12,13 +12,14 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { describeError, HarnessError } from "../errors.ts";
-import { parseProfile, type ProtocolProfile } from "../profile.ts";
+import { DEFAULT_PROFILE, parseProfile, type ProtocolProfile } from "../profile.ts";
 import { shellQuote } from "../report/capsule.ts";
 import { createProgress } from "../report/progress.ts";
 import { replayCapsule } from "../report/replay.ts";
-import { exitCodeFor, runScenarioSet, type RunFn, type RunItem } from "../report/run-set.ts";
-import { toJson } from "../report/write.ts";
-import { judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
+import { exitCodeFor, runScenarioSet, TOOL_VERSION, type RunFn, type RunItem } from "../report/run-set.ts";
+import type { RunReport, ScenarioResult } from "../report/types.ts";
+import { toJson, writeRunReport } from "../report/write.ts";
+import { describeImport, judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
 import { loadScenarioFile } from "../scenarios/loader.ts";
 import type { CatalogueEntry, CatalogueParams } from "../scenarios/catalogue/index.ts";
 import type { Scenario } from "../scenarios/types.ts";
@@ -126,6 +127,7 @@ export async function resolveRunItems(names: string[], o: RunCliOptions, members
         scenario: vector.scenario,
         ...(refused ? { refused } : {}),
         runOptions: { catalogueName: vector.name },
+        notes: [describeImport(vector), ...vector.steps.filter((m) => m.note && m.how !== "implicit" && m.how !== "marker").map((m) => `IR step ${m.mdkIndex} ${m.mdkType}: ${m.note}`)],
         replayCommand: (seed) => withFlags(`marmot-harness run ${shellQuote(vector.name)} --mdk-vectors ${shellQuote(dir)} --seed ${shellQuote(seed)}`),
         judge: (outcome) => judgeMdkVector({ vector, history: outcome.history.entries }),
       });
@@ -139,10 +141,14 @@ async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profil
   const runs = parsePositiveInt(o.random as string, "--random");
   const seed = o.seed === undefined ? 1 : Number.parseInt(o.seed, 10);
   if (!Number.isInteger(seed)) throw new CliInputError("BAD_OPTION", `--seed for --random must be an integer, got "${o.seed}"`);
+  const maxAgents = o.members ? parsePositiveInt(o.members, "--members") : 4;
+  const campaign = `marmot-harness run --random ${runs} --seed ${seed}${o.members ? ` --members ${maxAgents}` : ""}`;
+  const startedAt = new Date().toISOString();
+  const results: ScenarioResult[] = [];
   const out = await runRandomCampaign({
     runs,
     seed,
-    maxAgents: o.members ? parsePositiveInt(o.members, "--members") : 4,
+    maxAgents,
     maxSteps: 8,
     reportDir,
     run: async (s) => {
@@ -150,13 +156,19 @@ async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profil
       return { result: r.result, history: r.history.entries };
     },
     onCase: ({ index, result }) => {
+      results.push({ ...result, scenario: `random #${index + 1}`, replayCommand: campaign });
       if (!o.json) process.stderr.write(`${result.verdict === "pass" ? "ok  " : "FAIL"} case ${index + 1}: ${result.description}\n`);
     },
   });
-  if (o.json) console.log(toJson(out));
-  else if (out.ok) console.log(`random campaign: ${out.runs} cases, all passed`);
+  if (!out.ok && out.result) {
+    results.push({ ...out.result, scenario: "random (minimal failing case)", ...(out.capsuleDir ? { capsuleDir: out.capsuleDir } : {}), replayCommand: out.replayCommand ?? campaign });
+  }
+  const report: RunReport = { tool: "marmot-harness", version: TOOL_VERSION, startedAt, finishedAt: new Date().toISOString(), profile: profile ?? DEFAULT_PROFILE, results };
+  const written = await writeRunReport(reportDir, report);
+  if (o.json) console.log(toJson({ ...out, report: written.json }));
+  else if (out.ok) console.log(`random campaign: ${out.runs} cases, all passed. Report: ${written.html}`);
   else {
-    console.log(`random campaign: failure after ${out.runs} cases; minimal case: ${out.scenario?.description}`);
+    console.log(`random campaign: failure after ${out.runs} cases; minimal case: ${out.scenario?.description}. Report: ${written.html}`);
     console.log(`  ${out.detail}`);
     if (out.replayCommand) console.log(`  replay: ${out.replayCommand}`);
   }
@@ -241,10 +253,14 @@ export function register(program: Command): void {
     .description("re-run a failure capsule and say whether the failure reproduces")
     .argument("<capsule-dir>", "a reports/<run>/capsules/<scenario>-<seed>/ folder")
     .option("--json", "print the outcome as JSON")
-    .action(async (dir: string, o: { json?: boolean }) => {
+    .option("--no-progress", "no progress output")
+    .action(async (dir: string, o: { json?: boolean; progress?: boolean }) => {
       const run = await defaultRun();
+      // A progress bar on a terminal only: replay prints its one verdict line either way.
+      const progress = o.progress !== false && process.stderr.isTTY ? createProgress(process.stderr) : undefined;
       const out = await replayCapsule(dir, {
         run,
+        ...(progress ? { onStep: (i: number, n: number, d: string) => progress.step?.(0, 1, `replay ${dir}`, i, n, d) } : {}),
         judge: async (capsule, outcome) => {
           const source = capsule.scenario.params?.mdkVector;
           if (typeof source !== "string") return [];
@@ -256,6 +272,7 @@ export function register(program: Command): void {
           }
         },
       });
+      progress?.finish();
       if (o.json) console.log(toJson({ dir, reproduced: out.reproduced, identical: out.identical, explanation: out.explanation, result: out.result }));
       else console.log(`${out.capsule.scenario.name} (seed ${out.capsule.seed}): ${out.explanation}`);
       process.exitCode = out.reproduced ? 0 : 1;

@@ -1197,7 +1197,9 @@ class Engine implements MarmotEngine {
       for (const m of [rec.keys, rec.snapshots, rec.applied] as Map<bigint, unknown>[]) for (const e of [...m.keys()]) if (e > be) m.delete(e);
     }
     await this.advance(rec, base, next, { eventId: event.id, createdAt: event.created_at });
-    for (const [id, p] of this.pending) if (p.groupId === rec.groupId && p.fromEpoch <= base.groupContext.epoch) this.pending.delete(id);
+    // Our unconfirmed commits for this epoch lost; after a rollback, every unconfirmed commit of ours
+    // was built on the discarded branch.
+    for (const [id, p] of this.pending) if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) this.pending.delete(id);
     return this.commitOutcome(rec, base, info, event, rollback, !rec.active, groupDataChanged);
   }
 

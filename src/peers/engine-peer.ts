@@ -26,6 +26,7 @@ import { wallClock, type Clock } from "../sim/clock.ts";
 import { createRng } from "../sim/random.ts";
 import {
   MDK_NODE_PROTOCOL_VERSION,
+  errorBody,
   OBSERVATION_SCHEMA_VERSION,
   opaqueIdentity,
   stateCommitment,
@@ -93,6 +94,8 @@ export class EnginePeerHandler implements PeerHandler {
         delete plain.capabilities;
       }
       if (body.type === "observation") {
+        // MDK's node always projects one group and refuses to observe without one.
+        if (body.observation.protocol === null) return errorBody("group_not_selected", "no scenario group is selected");
         const o = { ...body.observation } as Record<string, unknown>;
         for (const k of ["account_id", "online", "groups", "messages"]) delete o[k];
         plain.observation = o;
@@ -119,18 +122,17 @@ export class EnginePeerHandler implements PeerHandler {
   }
 
   private groupId(label: string | undefined): string {
-    const agent = this.requireAgent();
+    this.requireAgent();
     const key = label ?? this.activeGroup;
     if (key === undefined) throw new EnginePeerError("group_not_selected", "no group given and none selected");
     const id = this.groupLabels.get(key) ?? key;
     if (!/^[0-9a-f]+$/.test(id)) throw new EnginePeerError("unknown_group", `unknown group ${JSON.stringify(key)}`);
-    void agent;
     return id;
   }
 
   private ack(action_id: string, extra: Partial<Ack> = {}): Ack {
-    const event_ids = extra.event_ids ?? [];
-    return { type: "ack", action_id, published: event_ids.length, ...extra, ...(event_ids.length ? { event_ids } : {}) };
+    const { event_ids = [], ...rest } = extra;
+    return { type: "ack", action_id, published: event_ids.length, ...rest, ...(event_ids.length ? { event_ids } : {}) };
   }
 
   private commitAck(action_id: string, report: CommitReport | undefined): Ack {
@@ -170,7 +172,7 @@ export class EnginePeerHandler implements PeerHandler {
         this.activeGroup = c.group;
         return this.ack("select_group");
       case "publish_key_package":
-        return this.ack(c.action_id, { event_ids: await this.counted(() => agent.publishKeyPackages(c.count ?? 1, c.last_resort ?? true)) });
+        return this.ack(c.action_id, { event_ids: await agent.publishKeyPackages(c.count ?? 1, c.last_resort ?? true) });
       case "rotate_key_package":
         return this.ack(c.action_id, { event_ids: [await agent.rotateKeyPackage()] });
       case "delete_key_packages":
@@ -247,10 +249,6 @@ export class EnginePeerHandler implements PeerHandler {
   }
 
   private relays: string[] = [];
-
-  private async counted(f: () => Promise<string[]>): Promise<string[]> {
-    return f();
-  }
 
   private async initialize(c: Extract<PeerCommand, { type: "initialize" }>): Promise<PeerResponseBody> {
     if (this.agent) throw new EnginePeerError("already_initialized", "the peer is already initialized");

@@ -17,6 +17,7 @@ import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
 import type { CatchUpMode, QuirkName } from "../scenarios/types.ts";
 import { PeerCommandError } from "./process.ts";
+import { assertProfilesCompatible, detectProfile } from "./profile-detect.ts";
 import type { PeerCommand, PeerGroupView, PeerObservation, PeerRecord, PeerResponseBody } from "./protocol.ts";
 
 /** Anything that answers peer protocol commands: a supervised process or an in-process adapter. */
@@ -49,6 +50,12 @@ export interface PeerAgentOptions {
    * real relays events arrive at any time and `hasWork()` must answer without a round trip.
    */
   pollMs?: number;
+  /**
+   * After start, read the KeyPackage events the peer has already published (foreign clients
+   * publish one when they create their identity) and stop with PROFILE_MISMATCH when they show a
+   * profile other than `profile` (default R1). Default true.
+   */
+  profileCheck?: boolean;
 }
 
 type Body<T extends PeerResponseBody["type"]> = Extract<PeerResponseBody, { type: T }>;
@@ -219,7 +226,51 @@ export class PeerAgent implements Agent {
     if (body.capabilities) this.caps = [...new Set(body.capabilities.filter((c) => this.opts.capabilities.includes(c) || c.startsWith("quirk:")))];
     this.online = true;
     this.ctx.history.record(this.name, "info", "peer", { implementation: this.implementation, account: this.account, capabilities: this.caps });
+    if (this.opts.profileCheck !== false) await this.checkProfile();
     this.startPolling();
+  }
+
+  /** Stop early when what the peer already published shows another profile than the run's. */
+  private async checkProfile(): Promise<void> {
+    const found = new Map<string, NostrEvent>();
+    for (const url of this.opts.relays) {
+      const c = this.ctx.connect(url, `${this.name}-profile-check`);
+      try {
+        await this.ctx.gate.wait(c.connect());
+        await this.ctx.gate.wait(
+          new Promise<void>((resolve) => {
+            let sub: { close(): void } | undefined;
+            let done = false;
+            const finish = (): void => {
+              if (done) return;
+              done = true;
+              clearTimeout(timer);
+              sub?.close();
+              resolve();
+            };
+            const timer = setTimeout(finish, 3000);
+            sub = c.subscribe([{ kinds: [443, 30443, 10051], authors: [this.account] }], {
+              onEvent: (e) => found.set(e.id, e),
+              onEose: finish,
+              onClosed: finish,
+            });
+            if (done) sub.close();
+          }),
+        );
+      } catch {
+        // an unreachable relay gives no evidence; the run's own checks will say more
+      } finally {
+        await c.close().catch(() => undefined);
+      }
+    }
+    const detection = detectProfile(`${this.name} (${this.implementation})`, [...found.values()].sort((a, b) => a.created_at - b.created_at));
+    this.ctx.history.record(this.name, "info", "profile", { profile: detection.profile, candidates: detection.candidates, summary: detection.summary });
+    try {
+      assertProfilesCompatible([detection], this.opts.profile ?? "R1");
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,7 @@ import type { Readable, Writable } from "node:stream";
 import { HarnessError } from "../errors.ts";
 import {
   MAX_LINE_BYTES,
+  MDK_NODE_PROTOCOL_VERSION,
   PEER_PROTOCOL_VERSION,
   PEER_PROTOCOLS,
   PeerProtocolError,
@@ -72,8 +73,15 @@ export async function servePeer(handler: PeerHandler, input: Readable, output: W
         request = decodeRequest(line);
       } catch (e) {
         const { protocol, requestId } = bestEffortEnvelope(line);
-        const code = (e as PeerProtocolError).code === "PEER_PROTOCOL_NOT_JSON" ? "invalid_json" : (e as PeerProtocolError).code;
-        await write(protocol, requestId, errorBody(code, (e as Error).message, "protocol"));
+        const pcode = (e as PeerProtocolError).code;
+        if (protocol === MDK_NODE_PROTOCOL_VERSION) {
+          // MDK's node answers any undecodable request as "unparseable"/invalid_json.
+          await write(protocol, "unparseable", errorBody("invalid_json", (e as Error).message, "protocol"));
+        } else if (pcode === "PEER_PROTOCOL_WRONG_VERSION") {
+          await write(protocol, requestId, errorBody("wrong_protocol", (e as Error).message, "environment"));
+        } else {
+          await write(protocol, requestId, errorBody(pcode === "PEER_PROTOCOL_NOT_JSON" ? "invalid_json" : pcode, (e as Error).message, "protocol"));
+        }
         continue;
       }
       let body: PeerResponseBody;

@@ -3,7 +3,8 @@
  * "expected outcome" testcase that fails exactly when the scenario did not end as the catalogue
  * expects. In a scenario expected to fail (a quirk run), failing steps and checks are the point of the
  * run: they are written as passing testcases whose <system-out> says "expected failure", so the XML's
- * failure count agrees with the CLI's exit code.
+ * failure count agrees with the CLI's exit code. A suite's `time` is the run's real wall time; a
+ * step's `time` is the virtual time the step took (the runner records no real time per step).
  */
 import { escapeXml } from "./escape.ts";
 import type { RunReport, ScenarioResult, Verdict } from "./types.ts";

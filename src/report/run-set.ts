@@ -25,6 +25,8 @@ export interface RunItem {
   refused?: string;
   /** Extra runner options for this item (catalogue name, replay flags). */
   runOptions?: Partial<RunOptions>;
+  /** Notes added to the result (e.g. how an imported vector was mapped). */
+  notes?: string[];
   /** The one-line command that reruns this item with a seed, when the runner's default does not fit. */
   replayCommand?: (seed: string) => string;
   /** Extra checks judged from the finished run (e.g. an MDK vector's expectations). */
@@ -59,14 +61,15 @@ export function emptyMetrics(): RunMetrics {
   return { epochsOverTime: [], deliveryLatencyMs: [], commitCost: [], wallMs: 0, cpuMs: 0, peakRssBytes: 0 };
 }
 
-function refusedResult(item: RunItem, seed: string, profile: ProtocolProfile, message: string): ScenarioResult {
+/** The result of an item that never ran to the end: refused before running, or an error of the run. */
+function resultWithoutRun(item: RunItem, seed: string, profile: ProtocolProfile, verdict: "refused" | "error", message: string): ScenarioResult {
   return {
     scenario: item.name,
     description: item.description,
     seed,
     profile,
     relayBackend: "none",
-    verdict: "refused",
+    verdict,
     expected: item.scenario?.expect ?? "pass",
     ok: false,
     steps: [],
@@ -111,7 +114,7 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
     let result: ScenarioResult;
     let outcome: RunOutcome | undefined;
     if (item.refused || !item.scenario) {
-      result = refusedResult(item, seed, profile, item.refused ?? "no scenario to run");
+      result = resultWithoutRun(item, seed, profile, "refused", item.refused ?? "no scenario to run");
     } else {
       const scenario: Scenario = opts.profile ? { ...item.scenario, profile: opts.profile } : item.scenario;
       try {
@@ -123,6 +126,7 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
         });
         result = outcome.result;
         if (item.replayCommand) result = { ...result, replayCommand: item.replayCommand(result.seed) };
+        if (item.notes?.length) result = { ...result, notes: [...result.notes, ...item.notes] };
         if (item.judge) {
           try {
             result = addChecks(result, await item.judge(outcome));
@@ -132,14 +136,19 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
         }
       } catch (e) {
         // The runner throws only for an invalid scenario (refused); anything else is an error of the run.
-        result = refusedResult(item, seed, scenario.profile ?? profile, describeError(e));
-        if ((e as { code?: unknown }).code !== "SCENARIO_INVALID") result.verdict = "error";
+        const verdict = (e as { code?: unknown }).code === "SCENARIO_INVALID" ? "refused" : "error";
+        result = resultWithoutRun(item, seed, scenario.profile ?? profile, verdict, describeError(e));
       }
     }
     if (outcome && (opts.capsules ?? true) && result.verdict !== "pass" && result.verdict !== "not-applicable") {
-      const cap = await writeCapsule({ reportDir: opts.reportDir, scenario: outcome.scenario, seed: result.seed, history: outcome.history.entries, result });
-      result = { ...result, capsuleDir: cap.dir, replayCommand: cap.replayCommand };
-      capsules.push({ scenario: result.scenario, dir: cap.dir, replayCommand: cap.replayCommand });
+      try {
+        const cap = await writeCapsule({ reportDir: opts.reportDir, scenario: outcome.scenario, seed: result.seed, history: outcome.history.entries, result });
+        result = { ...result, capsuleDir: cap.dir, replayCommand: cap.replayCommand };
+        capsules.push({ scenario: result.scenario, dir: cap.dir, replayCommand: cap.replayCommand });
+      } catch (e) {
+        // Keep the result (and the rest of the run) even when the capsule cannot be written.
+        result = { ...result, notes: [...result.notes, `no capsule: ${describeError(e)}`] };
+      }
     }
     results.push(result);
     opts.progress?.scenarioEnd?.(i, items.length, result);

@@ -719,5 +719,5 @@ export function describeImport(v: ImportedVector): string {
   const counts = new Map<string, number>();
   for (const e of v.expectations) counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
   const parts = [...counts].map(([k, n]) => `${n} ${k}`);
-  return `${v.name}: ${v.scenario.steps.length} steps from ${v.steps.length} IR steps; expectations: ${parts.join(", ") || "none"}${v.unsupported.length ? `; unsupported: ${v.unsupported.map((u) => u.type).join(", ")}` : ""}`;
+  return `IR v${v.specVersion}: ${v.scenario.steps.length} steps from ${v.steps.length} IR steps; expectations: ${parts.join(", ") || "none"}${v.unsupported.length ? `; unsupported: ${v.unsupported.map((u) => u.type).join(", ")}` : ""}`;
 }

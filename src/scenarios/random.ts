@@ -1,6 +1,6 @@
 /**
  * Random scenarios for property testing (fast-check). A generated case is a list of abstract
- * operations (invite, remove, self-update, send, leave, offline, online, relay faults) over a few
+ * operations (invite, remove, self-update, rename, send, leave, offline, online, relay faults) over a few
  * agents. `materialize` walks the list with a simple model of the group (members, epoch, who is
  * online), drops operations the model says are impossible (so every shrunk list is still a valid
  * scenario), and ends the scenario with the model's expectation: everyone back online, converged,
@@ -21,6 +21,7 @@ export type RandomOp =
   | { op: "invite"; who: number }
   | { op: "remove"; who: number }
   | { op: "self-update"; who: number }
+  | { op: "rename"; who: number }
   | { op: "send"; who: number }
   | { op: "leave"; who: number }
   | { op: "offline"; who: number }
@@ -73,6 +74,7 @@ export function randomCaseArbitrary(limits: RandomLimits = {}): fc.Arbitrary<Ran
       { weight: 4, arbitrary: who.map((w) => ({ op: "invite" as const, who: w })) },
       { weight: 1, arbitrary: who.map((w) => ({ op: "remove" as const, who: w })) },
       { weight: 2, arbitrary: who.map((w) => ({ op: "self-update" as const, who: w })) },
+      { weight: 1, arbitrary: who.map((w) => ({ op: "rename" as const, who: w })) },
       { weight: 3, arbitrary: who.map((w) => ({ op: "send" as const, who: w })) },
       { weight: 1, arbitrary: who.map((w) => ({ op: "leave" as const, who: w })) },
       { weight: 1, arbitrary: who.map((w) => ({ op: "offline" as const, who: w })) },
@@ -97,6 +99,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
   const steps: Step[] = [{ type: "create-group", agent: names[0] as string, group: g, name: "random" }];
   const applied: RandomOp[] = [];
   let sends = 0;
+  let renames = 0;
   for (const raw of c.ops) {
     if (raw.op !== "fault" && (!Number.isInteger(raw.who) || raw.who < 0)) continue;
     const op: RandomOp = raw.op === "fault" ? raw : { ...raw, who: raw.who % c.agents };
@@ -119,6 +122,11 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
       case "self-update":
         if (!member || !online) continue;
         steps.push({ type: "self-update", agent: n, group: g });
+        m.epoch++;
+        break;
+      case "rename":
+        // Group data changes are admin commits: agent 0 renames, whoever drew the operation.
+        steps.push({ type: "update-group-data", agent: names[0] as string, group: g, name: `random ${++renames}` });
         m.epoch++;
         break;
       case "send":
@@ -189,7 +197,9 @@ function faultParams(f: RandomFault): Record<string, unknown> {
 }
 
 export function describeOp(op: RandomOp): string {
-  return op.op === "fault" ? `fault ${op.fault} on r${op.relay + 1}` : `${op.op} ${agentName(op.who)}`;
+  if (op.op === "fault") return `fault ${op.fault} on r${op.relay + 1}`;
+  if (op.op === "rename") return "rename the group";
+  return `${op.op} ${agentName(op.who)}`;
 }
 
 export type ScenarioRunFn = (scenario: Scenario) => Promise<{ result: ScenarioResult; history: readonly HistoryEntry[] }>;

@@ -165,6 +165,7 @@ export class ScenarioRun {
   private readonly processCost = new Map<string, { members: number; total: number; n: number }>();
   private readonly timer: Timer;
   private workDir: string | undefined;
+  private blossom: { url: string; stop(): Promise<void> } | undefined;
   private ownWorkDir = false;
   readonly seed: string;
   readonly simulated: boolean;
@@ -303,7 +304,15 @@ export class ScenarioRun {
         this.ownWorkDir = true;
       }
     }
+    if (s.steps.some((st) => st.type === "send" && st.media) || s.requires?.agents?.includes("media")) {
+      // a Blossom server on 127.0.0.1 for MIP-04 attachments, stopped at teardown
+      const { BlossomServer } = await import("../blossom/server.ts");
+      const server = new BlossomServer({ host: "127.0.0.1", port: 0 });
+      await server.start();
+      this.blossom = server;
+    }
     const ctx: AgentContext = {
+      ...(this.blossom ? { blossomUrl: this.blossom.url } : {}),
       history: this.history,
       clock: this.clock,
       gate: this.gate,
@@ -416,11 +425,10 @@ export class ScenarioRun {
       }
       case "send": {
         const count = st.count ?? 1;
-        if (st.media) throw new HarnessError("MEDIA_UNAVAILABLE", "media sending is not wired into the engine agent");
         const gid = this.group(st.group);
         for (let i = 0; i < count; i++) {
           const text = count > 1 ? `${st.text ?? ""} #${i + 1}` : (st.text ?? "");
-          await this.drive(this.agent(st.agent).send(gid, { kind: st.kind ?? 9, content: text, ...(st.spoofAuthor ? { spoofAuthor: this.pk(st.spoofAuthor) } : {}) }));
+          await this.drive(this.agent(st.agent).send(gid, { kind: st.kind ?? 9, content: text, ...(st.spoofAuthor ? { spoofAuthor: this.pk(st.spoofAuthor) } : {}), ...(st.media ? { media: st.media } : {}) }));
         }
         return undefined;
       }
@@ -428,8 +436,9 @@ export class ScenarioRun {
         await this.drive(this.agent(st.agent).goOffline());
         return undefined;
       case "online": {
+        const from = this.history.length;
         const rep = await this.drive(this.agent(st.agent).goOnline(st.catchUp));
-        return `caught up ${rep.events} event(s) from ${rep.eoseFrom.length} relay(s)${rep.complete ? "" : " (incomplete)"}`;
+        return `caught up ${rep.events} event(s) from ${rep.eoseFrom.length} relay(s)${rep.complete ? "" : " (incomplete)"}${await this.lossReport(st.agent, from)}`;
       }
       case "restart": {
         const rep = await this.drive(this.agent(st.agent).restart());
@@ -456,7 +465,8 @@ export class ScenarioRun {
           await this.recordStates(label, st.group ? [this.group(st.group)] : undefined);
           const res = checkConvergence(this.history.entries, { label });
           if (res.verdict !== "fail") return res.message;
-          if (!this.scheduler || this.clock.now() >= deadline) {
+          // nothing in flight: waiting longer cannot change anything
+          if (!this.scheduler || this.clock.now() >= deadline || this.scheduler.pending === 0) {
             throw new HarnessError("NOT_CONVERGED", res.message);
           }
           await this.settle(Math.min(deadline, this.clock.now() + 1000));
@@ -489,16 +499,27 @@ export class ScenarioRun {
     }
   }
 
-  private noteCommit(rep: CommitReport): void {
-    if (rep.welcomeRumorBytes.length > 0) {
-      const members = rep.added.length; // refined below from the view
-      void members;
-      const max = Math.max(...rep.welcomeRumorBytes);
-      const wrap = rep.welcomeWrapBytes.length ? Math.max(...rep.welcomeWrapBytes) : undefined;
-      this.lastWelcome = { rumorBytes: max, ...(wrap !== undefined ? { wrapBytes: wrap } : {}) };
+  /** After a catch-up: what the agent could not use, and what relays evicted (retention). */
+  private async lossReport(agent: string, fromSeq: number): Promise<string> {
+    const since = this.history.entries.slice(fromSeq);
+    const deferred = since.filter((e) => e.actor === agent && e.op === "process" && e.data.outcome === "deferred").length;
+    const rejected = since.filter((e) => e.actor === agent && e.op === "reject").length;
+    const evicted = this.history.entries.filter((e) => e.op === "fault" && e.data.fault === "retention.hit").length;
+    if (deferred === 0 && rejected === 0) return "";
+    const behind: string[] = [];
+    for (const [label, gid] of this.groups) {
+      const mine = await this.drive(this.agent(agent).groupView(gid));
+      const others = findLast(this.history.entries, (e) => e.op === "epoch" && e.data.groupId === gid && e.actor !== agent);
+      if (mine && others && mine.active && mine.epoch < Number(others.data.epoch)) behind.push(`${label} at epoch ${mine.epoch} while others reached ${Number(others.data.epoch)}`);
     }
+    const msg = `; LOST: ${deferred} event(s) unusable (missing earlier commits), ${rejected} rejected${evicted ? `, ${evicted} event(s) evicted by relay retention` : ""}${behind.length ? `; ${agent} is stuck: ${behind.join(", ")}` : ""}`;
+    this.notes.push(`${agent} catch-up${msg}`);
+    return msg;
   }
-  private lastWelcome: { rumorBytes: number; wrapBytes?: number } | undefined;
+
+  private noteCommit(rep: CommitReport): void {
+    void rep;
+  }
 
   private async pickCommitter(groupId: string, leaver: string): Promise<string | undefined> {
     for (const name of this.agentOrder) {
@@ -765,6 +786,7 @@ export class ScenarioRun {
       if (row && p.n > 0) row.processMsPerMember = round(p.total / p.n);
     });
     this.fillWelcomeSizes();
+    this.noteWelcomeWall();
     this.history.record("runner", verdict === "pass" ? "ok" : "fail", "run", { verdict, failures: this.failures.length });
     const expected = this.scenario.expect ?? "pass";
     let ok = verdict === expected;
@@ -806,23 +828,34 @@ export class ScenarioRun {
   }
 
   private fillWelcomeSizes(): void {
-    // members after each invite commit, with the Welcome sizes
-    for (const e of this.history.entries) {
-      if (e.op === "commit" && e.type === "ok" && e.data.action === "invite") {
-        const ev = this.history.entries.find((x) => x.seq > e.seq && x.actor === e.actor && x.op === "epoch" && x.data.groupId === e.data.groupId);
-        const wraps = this.history.entries.filter((x) => x.op === "publish" && x.type === "invoke" && x.actor === e.actor && x.data.purpose === "welcome" && x.seq > e.seq && x.seq < (ev?.seq ?? e.seq) + 400);
-        const sizes = wraps.map((w) => {
-          const evt = this.history.event(String(w.data.eventId));
-          return evt ? JSON.stringify(evt).length : 0;
-        });
-        const members = Array.isArray(ev?.data.members) ? (ev.data.members as unknown[]).length : 0;
-        if (sizes.length > 0) this.metrics.welcomeSizes?.push({ members, rumorBytes: Number(e.data.welcomeRumorBytes ?? 0), wrapBytes: Math.max(...sizes) });
+    const entries = this.history.entries;
+    for (const e of entries) {
+      if (e.op !== "commit" || e.type !== "ok" || e.data.action !== "invite") continue;
+      const wrapSizes: number[] = [];
+      let members = 0;
+      for (let i = e.seq + 1; i < entries.length; i++) {
+        const x = entries[i] as (typeof entries)[number];
+        if (x.actor !== e.actor) continue;
+        if (x.op === "commit" && x.type === "invoke") break;
+        if (x.op === "epoch" && x.data.groupId === e.data.groupId && !members) members = Array.isArray(x.data.members) ? x.data.members.length : 0;
+        if (x.op === "publish" && x.type === "invoke" && x.data.purpose === "welcome") {
+          const evt = this.history.event(String(x.data.eventId));
+          if (evt) wrapSizes.push(JSON.stringify(evt).length);
+        }
       }
+      if (wrapSizes.length > 0) this.metrics.welcomeSizes?.push({ members, rumorBytes: Number(e.data.welcomeSealBytes ?? 0), wrapBytes: Math.max(...wrapSizes) });
     }
-    if (this.lastWelcome && this.metrics.welcomeSizes) {
-      const last = this.metrics.welcomeSizes.at(-1);
-      if (last && !last.rumorBytes) last.rumorBytes = this.lastWelcome.rumorBytes;
-    }
+  }
+
+  /** Where spec-compliant Welcomes stopped fitting a gift wrap, when an invite was refused for size. */
+  private noteWelcomeWall(): void {
+    const refused = this.history.entries.find((e) => e.op === "commit" && e.type === "fail" && e.data.code === "WELCOME_TOO_LARGE");
+    const sizes = (this.metrics.welcomeSizes ?? []).filter((w) => w.members > 0);
+    const largest = sizes.reduce<(typeof sizes)[number] | undefined>((m, w) => (!m || w.members > m.members ? w : m), undefined);
+    if (!refused && !largest) return;
+    const refusal = refused ? ` First refusal: ${String(refused.data.message).replace(/^WELCOME_TOO_LARGE: /, "")}.` : " No invite was refused for size.";
+    const fit = largest ? `Largest group whose Welcome fit a gift wrap: ${largest.members} members (Welcome seal ${largest.rumorBytes} B, gift wrap event ${largest.wrapBytes ?? "?"} B).` : "";
+    if (refused || this.scenario.name === "welcome-size-limit") this.notes.push(`${fit}${refusal}`);
   }
 
   private async teardown(): Promise<void> {
@@ -840,6 +873,7 @@ export class ScenarioRun {
         /* already closed */
       }
     }
+    if (this.blossom) await this.blossom.stop();
     if (this.ownWorkDir && this.workDir) await rm(this.workDir, { recursive: true, force: true });
   }
 }

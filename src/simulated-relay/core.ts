@@ -27,6 +27,8 @@ export interface RelayLimits {
   maxSubscriptionIdLength: number;
   /** EVENT frames per connection per second (token bucket on the relay's clock); undefined = no limit. */
   maxEventsPerSecond?: number;
+  /** REQ frames per connection per second (token bucket); undefined = no limit. */
+  maxReqsPerSecond?: number;
   /** Refuse events whose created_at is more than this many seconds ahead; undefined = no limit. */
   maxFutureSeconds?: number;
 }
@@ -125,8 +127,8 @@ const ID_IN_TEXT = /"id"\s*:\s*"([0-9a-f]{64})"/;
 
 export class CoreSession {
   readonly subs = new Map<string, Subscription>();
-  private tokens: number;
-  private tokensAt: number;
+  private readonly eventBucket: TokenBucket;
+  private readonly reqBucket: TokenBucket;
   closed = false;
 
   constructor(
@@ -137,8 +139,8 @@ export class CoreSession {
     readonly client: string,
     readonly sink: FrameSink,
   ) {
-    this.tokens = core.limits.maxEventsPerSecond ?? 0;
-    this.tokensAt = core.clock.now();
+    this.eventBucket = new TokenBucket(core.limits.maxEventsPerSecond, core.clock.now());
+    this.reqBucket = new TokenBucket(core.limits.maxReqsPerSecond, core.clock.now());
   }
 
   /** A raw text frame from the client. */
@@ -209,17 +211,6 @@ export class CoreSession {
     this.sink(["OK", id, false, why]);
   }
 
-  private takeToken(): boolean {
-    const rate = this.core.limits.maxEventsPerSecond;
-    if (rate === undefined) return true;
-    const now = this.core.clock.now();
-    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
   private onEvent(msg: unknown[]): void {
     const e = msg[1] as Record<string, unknown> | undefined;
     const idOf = typeof e === "object" && e !== null && typeof e.id === "string" && HEX64.test(e.id) ? e.id : undefined;
@@ -234,7 +225,7 @@ export class CoreSession {
     const shape = checkShape(e, this.core.limits);
     if (shape) return fail(`invalid: ${shape}`);
     const event = e as unknown as NostrEvent;
-    if (!this.takeToken()) return fail(`rate-limited: more than ${this.core.limits.maxEventsPerSecond} events per second`);
+    if (!this.eventBucket.take(this.core.clock.now())) return fail(`rate-limited: more than ${this.core.limits.maxEventsPerSecond} events per second`);
     const size = JSON.stringify(event).length;
     if (size > this.core.limits.maxEventBytes) {
       return fail(`invalid: event too large (${size} bytes, limit ${this.core.limits.maxEventBytes})`);
@@ -260,6 +251,11 @@ export class CoreSession {
       const bad = validateFilter(f, { maxLimit: L.maxLimit, maxValues: L.maxFilterValues });
       if (bad) return closed(`invalid: ${bad}`);
     }
+    if (!this.reqBucket.take(this.core.clock.now())) {
+      this.subs.delete(subId);
+      this.sink(["CLOSED", subId, `rate-limited: more than ${L.maxReqsPerSecond} REQs per second`]);
+      return;
+    }
     if (!this.subs.has(subId) && this.subs.size >= L.maxSubscriptions) {
       this.sink(["CLOSED", subId, `rate-limited: too many subscriptions (limit ${L.maxSubscriptions})`]);
       return;
@@ -279,6 +275,26 @@ export class CoreSession {
       this.sink(["EVENT", subId, stored[i] as NostrEvent]);
     }
     if (eoseAt >= stored.length) this.sink(["EOSE", subId]);
+  }
+}
+
+/** A rate as a token bucket on the relay's clock; no rate means no limit. */
+class TokenBucket {
+  private tokens: number;
+  constructor(
+    private readonly rate: number | undefined,
+    private at: number,
+  ) {
+    this.tokens = rate ?? 0;
+  }
+
+  take(now: number): boolean {
+    if (this.rate === undefined) return true;
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
   }
 }
 

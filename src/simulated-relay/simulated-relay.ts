@@ -3,6 +3,7 @@
  * Scheduler (virtual in simulation, real timers for the WebSocket server), with a nemesis
  * that injects faults and records each one in the fault log.
  */
+import { verifiedSymbol } from "nostr-tools/pure";
 import type { Scheduler } from "../sim/clock.ts";
 import { createRng, type Rng } from "../sim/random.ts";
 import { CoreSession, RelayCore, type RelayCoreOptions, type RelayLimits } from "./core.ts";
@@ -393,7 +394,7 @@ export class SimConnection {
       this.hit("partition.hit", "up", msg);
       return;
     }
-    this.relay.recordDelivery(this, "up", typeof msg === "string" ? msg.slice(0, 120) : describeFrame(msg));
+    if (this.relay.deliveries) this.relay.recordDelivery(this, "up", typeof msg === "string" ? msg.slice(0, 120) : describeFrame(msg));
     if (typeof msg === "string") this.session.handleText(msg);
     else this.session.handle(msg);
   }
@@ -443,10 +444,12 @@ export class SimConnection {
     const dup = n.linkRule(n.duplicate, this.client, "down");
     const copies = dup && this.rng.next() < dup.p ? 2 : 1;
     if (copies === 2) this.hit("duplicate.hit", "down", msg);
+    // In-flight EVENTs are counted per subscription only while a queue limit is set.
+    const counted = isEvent && n.queueLimit.size > 0;
     for (let i = 0; i < copies; i++) {
-      if (isEvent) this.inflight.set(msg[1], (this.inflight.get(msg[1]) ?? 0) + 1);
-      if (fifo) this.downQueue.push(at, { msg, counted: isEvent });
-      else this.relay.scheduler.at(at, () => this.deliverDown(msg, isEvent), "down");
+      if (counted) this.inflight.set(msg[1] as string, (this.inflight.get(msg[1] as string) ?? 0) + 1);
+      if (fifo) this.downQueue.push(at, { msg, counted });
+      else this.relay.scheduler.at(at, () => this.deliverDown(msg, counted), "down");
     }
   }
 
@@ -462,10 +465,14 @@ export class SimConnection {
       this.hit("partition.hit", "down", msg);
       return;
     }
-    this.relay.recordDelivery(this, "down", describeFrame(msg));
+    if (this.relay.deliveries) this.relay.recordDelivery(this, "down", describeFrame(msg));
     if (msg[0] === "EVENT" && this.relay.copyEvents) {
-      // Each client gets its own top-level object (tags are shared and must not be mutated).
-      this.sink.onMessage(["EVENT", msg[1], { ...msg[2] }]);
+      // Each client gets its own top-level object (tags are shared and must not be mutated). The
+      // nostr-tools "verified" mark is kept: the relay verified this very event with the same library.
+      const e = msg[2];
+      const copy: NostrEvent = { id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig };
+      if (e[verifiedSymbol]) copy[verifiedSymbol] = true;
+      this.sink.onMessage(["EVENT", msg[1], copy]);
     } else this.sink.onMessage(msg);
   }
 

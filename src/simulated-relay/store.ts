@@ -169,7 +169,12 @@ export class EventStore {
       } else if (t[0] === "a" && t[1]) {
         const parts = t[1].split(":");
         if (parts.length < 2 || parts[1] !== del.pubkey) continue;
-        const addr = parts.length >= 3 ? `${parts[0]}:${parts[1]}:${parts.slice(2).join(":")}` : `${parts[0]}:${parts[1]}`;
+        const kind = Number(parts[0]);
+        if (!Number.isInteger(kind)) continue;
+        const cls = kindClass(kind);
+        if (cls !== "replaceable" && cls !== "addressable") continue;
+        // Replaceable events are addressed `kind:pubkey:` (empty d); addressable ones `kind:pubkey:d`.
+        const addr = cls === "replaceable" ? `${kind}:${parts[1]}` : `${kind}:${parts[1]}:${parts.slice(2).join(":")}`;
         const prev = this.deletedAddresses.get(addr) ?? -1;
         this.deletedAddresses.set(addr, Math.max(prev, del.created_at));
         const target = this.byAddress.get(addr);

@@ -46,10 +46,14 @@ describe("kind 445 rules (black-box and white-box)", () => {
 
   it("MIP03-GM-02: a reused signing key is named (both events)", async () => {
     const sk = generateSecretKey();
-    const a = resign(clone(groupEvents[1] as CaptureRecord).event, sk);
-    const b = resign(clone(groupEvents[2] as CaptureRecord).event, sk);
-    let records = replaceEvent(fx.records, (groupEvents[1] as CaptureRecord).event.id, a);
-    records = replaceEvent(records, (groupEvents[2] as CaptureRecord).event.id, b);
+    // Two 445s no observation refers to by id (alice's application messages; alice never joins).
+    const admin = groupEvents[0]?.source;
+    const referenced = new Set(fx.keyring.observations.filter((o) => o.kind === "commit" || o.kind === "welcome").map((o) => o.eventId));
+    const [e1, e2] = groupEvents.filter((r) => r.source === admin && !referenced.has(r.event.id)) as [CaptureRecord, CaptureRecord];
+    const a = resign(clone(e1).event, sk);
+    const b = resign(clone(e2).event, sk);
+    let records = replaceEvent(fx.records, e1.event.id, a);
+    records = replaceEvent(records, e2.event.id, b);
     const { added, after } = await judgeBoth(base, { records, keyring: fx.keyring }, { profile: "R1" });
     expect(added).toEqual(["MIP03-GM-02"]);
     expect(findingOf(after, "MIP03-GM-02")?.eventIds.sort()).toEqual([a.id, b.id].sort());

@@ -139,3 +139,15 @@ describe("group data and GroupContext rules (observations)", () => {
     expect(await added(withObservations([{ kind: "group-state", nostrGroupId: state.nostrGroupId, epoch: 99, extensionTypes: [0xf2ee], requiredCapabilities: { extensions: [0xf2ee], proposals: [10] } }]))).toEqual(["MIP01-GD-04"]);
   });
 });
+
+describe("MIP03-CM-07 (R2)", () => {
+  it("a commit removing an admin while keeping the key in the admin list fails CM-07", async () => {
+    const before = groupData({ admins: Buffer.concat([Buffer.from(alice, "hex"), Buffer.from(bob, "hex")]) });
+    const okAfter = groupData({ admins: Buffer.from(alice, "hex") });
+    const keep: Observation = { kind: "commit", eventId: "c".repeat(64), decision: "applied", committer: alice, committerIsAdmin: true, proposals: [{ type: "remove", target: bob }], groupDataBefore: before, groupDataAfter: before };
+    const r = await judge(fx.records, { profile: "R2", keyring: withObservations([keep]) });
+    expect(verdictOf(r, "MIP03-CM-07")).toBe("fail");
+    const good = await judge(fx.records, { profile: "R2", keyring: withObservations([{ ...keep, groupDataAfter: okAfter } as Observation]) });
+    expect(verdictOf(good, "MIP03-CM-07")).toBe("pass");
+  });
+});

@@ -109,6 +109,16 @@ describe("marmot-harness run", () => {
     }
   });
 
+  it("runs a small random campaign and writes its report (--random)", async () => {
+    const report = join(dir, "random");
+    const r = await cli("run", "--random", "3", "--seed", "4", "--report", report);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("random campaign: 3 cases, all passed");
+    const json = JSON.parse(await readFile(join(report, "report.json"), "utf8"));
+    expect(json.results.map((x: { scenario: string }) => x.scenario)).toEqual(["random #1", "random #2", "random #3"]);
+    expect((await cli("run", "--random", "3", "--seed", "x")).err).toMatch(/--seed for --random must be an integer/);
+  });
+
   it("exits 2 on bad input, naming what was wrong", async () => {
     const nothing = await cli("run");
     expect([nothing.code, nothing.err]).toEqual([2, expect.stringMatching(/NOTHING_TO_RUN/)]);

@@ -37,15 +37,17 @@ describe("random scenario model", () => {
           { op: "self-update", who: 1 },
           { op: "leave", who: 1 },
           { op: "fault", fault: "duplicate", relay: 1 },
+          { op: "rename", who: 2 }, // an admin commit, whoever drew it
         ],
       },
       "s",
     );
-    expect(applied.map((o) => o.op)).toEqual(["invite", "offline", "self-update", "leave", "fault"]);
+    expect(applied.map((o) => o.op)).toEqual(["invite", "offline", "self-update", "leave", "fault", "rename"]);
     expect([...model.members]).toEqual([0]);
-    expect(model.epoch).toBe(3);
+    expect(model.epoch).toBe(4);
+    expect(scenario.steps).toContainEqual({ type: "update-group-data", agent: "alice", group: "g", name: "random 1" });
     const last = scenario.steps.at(-1)!;
-    expect(last).toMatchObject({ type: "assert", epoch: 3, members: ["alice"], notMembers: ["bob", "carol"] });
+    expect(last).toMatchObject({ type: "assert", epoch: 4, members: ["alice"], notMembers: ["bob", "carol"] });
     expect(scenario.steps.map((s) => s.type)).toContain("online"); // carol comes back before judging
     expect(scenario.steps.some((s) => s.type === "fault" && s.fault === "heal" && s.relay === "r2")).toBe(true);
   });

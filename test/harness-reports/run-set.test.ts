@@ -2,7 +2,7 @@
  * The run-set orchestration, replay and progress output, with the real runner on the embedded
  * relay (two small scenarios) and with a stand-in run function for the edge cases of folding results.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -95,6 +95,19 @@ describe("runScenarioSet with the real runner", () => {
     expect(report.results[1]!.failures[0]).toMatch(/unknown agent "zed"/);
     expect(capsules).toEqual([]);
     expect(exitCodeFor(report)).toBe(2);
+  });
+});
+
+describe("when a capsule cannot be written", () => {
+  it("keeps the result with a note and still writes the report", async () => {
+    const reportDir = join(await tmp(), "run");
+    await mkdir(reportDir, { recursive: true });
+    await writeFile(join(reportDir, "capsules"), "a file where the capsules folder should go");
+    const { report, capsules, written } = await runScenarioSet([{ name: "bad", description: "fails", scenario: chat(5) }], { reportDir, run: realRun });
+    expect(capsules).toEqual([]);
+    expect(report.results[0]).toMatchObject({ verdict: "fail", ok: false });
+    expect(report.results[0]!.notes.join("\n")).toMatch(/no capsule: CAPSULE_WRITE/);
+    expect(JSON.parse(await readFile(written.json, "utf8")).results).toHaveLength(1);
   });
 });
 

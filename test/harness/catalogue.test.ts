@@ -8,7 +8,7 @@ import { runScenario } from "../../src/scenarios/runner.ts";
 describe("catalogue (small sizes)", () => {
   for (const entry of CATALOGUE) {
     it(`${entry.name} ${entry.tags.includes("quirk") ? "fails as it should" : "passes"}`, async () => {
-      const params = entry.name === "epoch-churn-150" ? { readds: 0 } : {};
+      const params: Record<string, number> = entry.name === "epoch-churn-150" ? { readds: 0 } : {};
       const { result } = await runScenario(buildCatalogueScenario(entry.name, { size: "small", params }), { catalogueName: entry.name });
       expect(result.failures.length > 0 || result.verdict === "pass").toBe(true);
       expect({ ok: result.ok, verdict: result.verdict, failures: result.failures, notes: result.notes }).toMatchObject({ ok: true, verdict: entry.tags.includes("quirk") ? "fail" : "pass" });

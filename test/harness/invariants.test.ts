@@ -1,6 +1,6 @@
 import type { Event as NostrEvent } from "nostr-tools";
 import { describe, expect, it } from "vitest";
-import { checkAuthenticity, checkConvergence, checkDelivery, checkMetadata, checkSecrecy } from "../../src/checkers/invariants/index.ts";
+import { checkAuthenticity, checkConvergence, checkDelivery, checkMedia, checkMetadata, checkSecrecy } from "../../src/checkers/invariants/index.ts";
 import { History, historyToCapture, historyToKeyring, parseHistory } from "../../src/history.ts";
 
 const hex = (c: string): string => c.repeat(64).slice(0, 64);
@@ -103,6 +103,20 @@ describe("invariant checkers catch planted violations", () => {
     const h = base();
     h.record("bob", "ok", "decrypt", { eventId: hex("e"), groupId: "g1", epoch: 1, sender: C, rumorPubkey: A });
     expect(checkAuthenticity(h.entries).verdict).toBe("fail");
+  });
+});
+
+describe("media checker", () => {
+  it("an attachment that did not decrypt, or was never fetched, fails", () => {
+    const h = base();
+    h.record("alice", "ok", "send", { groupId: "g1", epoch: 1, eventId: hex("e"), expectedRecipients: [B, C], media: true });
+    h.record("bob", "ok", "decrypt", { eventId: hex("e"), groupId: "g1", epoch: 1, sender: A });
+    h.record("bob", "ok", "media", { eventId: hex("e") });
+    expect(checkMedia(h.entries).verdict).toBe("pass");
+    h.record("carol", "ok", "decrypt", { eventId: hex("e"), groupId: "g1", epoch: 1, sender: A });
+    expect(checkMedia(h.entries).message).toMatch(/carol decrypted .* never fetched/);
+    h.record("carol", "fail", "media", { eventId: hex("e"), message: "hash mismatch" });
+    expect(checkMedia(h.entries).message).toMatch(/hash mismatch/);
   });
 });
 

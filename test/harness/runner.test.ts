@@ -20,16 +20,16 @@ describe("runner", () => {
     expect(result.replayCommand).toBe("marmot-harness run impossible --seed 1");
   });
 
-  it("refuses a scenario whose agent cannot send media", async () => {
-    const s = scenario("no-media", "media without a media-capable agent")
+  it("refuses a scenario in a profile the agents cannot speak", async () => {
+    const s = scenario("r2-only", "the newest profile is recognised by the checker only")
+      .profile("R2")
       .relay("r1")
       .agents(["alice"], { relays: ["r1"] })
       .createGroup("alice", "g")
-      .sendMedia("alice", "g", { filename: "a.png", mimeType: "image/png", bytes: 10 })
       .build();
     const { result } = await runScenario(s);
     expect(result.verdict).toBe("refused");
-    expect(result.failures[0]).toContain('agent alice cannot do "media"');
+    expect(result.failures[0]).toContain('agent alice cannot do "profile:R2"');
   });
 
   it("the same seed gives the same history digest; the run records traffic, acks and keys", async () => {

@@ -47,14 +47,14 @@ const SCENARIO: Scenario = {
 
 async function settle(agents: Agent[]): Promise<void> {
   let quiet = 0;
-  while (quiet < 4) {
+  while (quiet < 3) {
     const busy = agents.filter((a) => a.hasWork());
     if (busy.length) {
       quiet = 0;
       for (const a of busy) await a.processInbox();
     } else {
       quiet++;
-      await new Promise((r) => setTimeout(r, 150));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }

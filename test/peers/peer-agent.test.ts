@@ -12,7 +12,8 @@ import { History } from "../../src/history.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import { createRng } from "../../src/sim/random.ts";
 import { createPeerAgent, implementationStatus, refusals } from "../../src/peers/implementations.ts";
-import { detectProfile } from "../../src/peers/profile-detect.ts";
+import { ProfileMismatchError, detectProfile } from "../../src/peers/profile-detect.ts";
+import { finalizeEvent } from "nostr-tools/pure";
 import { startLoopbackRelay, type LoopbackRelay } from "./loopback-relay.ts";
 
 let relay: LoopbackRelay;
@@ -42,14 +43,14 @@ function context(history: History): AgentContext {
 /** Let every agent process what arrived until nothing moves for a while (as the runner does on real relays). */
 async function settle(agents: Agent[]): Promise<void> {
   let quiet = 0;
-  while (quiet < 4) {
+  while (quiet < 3) {
     const busy = agents.filter((a) => a.hasWork());
     if (busy.length) {
       quiet = 0;
       for (const a of busy) await a.processInbox();
     } else {
       quiet++;
-      await new Promise((r) => setTimeout(r, 150));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 }
@@ -119,6 +120,33 @@ describe("PeerAgent: scenarios with some agents out of process", () => {
     // Profile detection on the peer's real events: the out-of-process engine speaks R1.
     const bobEvents = mixed.history.events().filter((e) => e.pubkey === mixed.agents.bob?.pubkey);
     expect(detectProfile("bob", bobEvents).profile).toBe("R1");
+  });
+
+  it("stops early when a peer has already published events of another profile", async () => {
+    const history = new History({ now: () => Date.now() });
+    const ctx = context(history);
+    const secretKey = createRng("r2-peer").bytes(32);
+    // What an R2 client publishes at identity creation: a 30443 with app_components, no encoding/relays.
+    const r2 = finalizeEvent(
+      {
+        kind: 30443,
+        created_at: Math.floor(Date.now() / 1000),
+        tags: [["d", "ab".repeat(32)], ["mls_protocol_version", "1.0"], ["i", "cd".repeat(32)], ["mls_ciphersuite", "0x0001"], ["mls_extensions", "0x0006"], ["mls_proposals", "0x0008", "0x000a"], ["app_components", "0x8009"]],
+        content: Buffer.from([0, 1, 0, 5, 0, 1]).toString("base64"),
+      },
+      secretKey,
+    );
+    const c = openRelay(relay.url);
+    await c.connect();
+    expect((await c.publish(r2)).ok).toBe(true);
+    await c.close();
+    const peer = createPeerAgent("engine-peer", ctx, "mallory", { secretKey, relays: [relay.url] }, { workDir: work });
+    const e = await peer.start().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ProfileMismatchError);
+    expect((e as Error).message).toContain("peer mallory (engine-peer) speaks R2, engine agents speak R1");
+    expect(history.entries.some((x) => x.op === "profile" && x.data.profile === "R2")).toBe(true);
+    // The peer process was ended with the run.
+    await peer.stop();
   });
 
   it("lists implementations with skip reasons and refuses what an adapter cannot do", () => {

@@ -142,6 +142,11 @@ describe("relay core: NIP-01", () => {
     // An older version at the deleted address is refused; a newer one is accepted.
     expect(pub(sign(A.sk, 30443, T0 - 1, [["d", "k"]]))[2]).toBe(false);
     expect(pub(sign(A.sk, 30443, T0 + 1, [["d", "k"]]))[2]).toBe(true);
+    // A replaceable event is addressed kind:pubkey: (empty d).
+    const list = sign(A.sk, 10051, T0 - 3, [["relay", "wss://a.example"]]);
+    pub(list);
+    pub(sign(A.sk, 5, T0, [["a", `10051:${A.pk}:`]]));
+    expect(ids(req("x", { kinds: [10051] }))).toEqual([]);
   });
 
   it("NIP-40: refuses expired events and stops serving events once expired", () => {
@@ -195,6 +200,15 @@ describe("relay core: NIP-01", () => {
     expect(answers.filter((m) => m[2] === true)).toHaveLength(2); // one token went to the oversized event
     expect(answers.filter((m) => String(m[3]).startsWith("rate-limited:")).length).toBe(3);
     expect(core.store.size).toBe(2);
+  });
+
+  it("rate-limits REQ floods with CLOSED rate-limited: and refills over time", () => {
+    const { req, setNow } = setup({ limits: { maxReqsPerSecond: 5 } });
+    const answers = Array.from({ length: 8 }, (_, i) => req(`r${i}`, { kinds: [1] }).at(-1));
+    expect(answers.filter((m) => m?.[0] === "EOSE")).toHaveLength(5);
+    expect(answers.filter((m) => m?.[0] === "CLOSED" && String(m[2]).startsWith("rate-limited:"))).toHaveLength(3);
+    setNow(T0 + 1);
+    expect(req("later", { kinds: [1] }).at(-1)).toEqual(["EOSE", "later"]);
   });
 
   it("answers malformed frames with NOTICE or CLOSED and keeps going", () => {

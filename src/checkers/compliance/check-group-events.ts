@@ -3,6 +3,7 @@
  * with the keyring's epoch keys (white-box), and the cross-event rules (fresh signing keys,
  * publish-before-apply, race winners, the private MLS group id never leaking).
  */
+import { createHash } from "node:crypto";
 import { mlsMessageDecoder } from "ts-mls";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { legacyConversationKey, tryDecryptContentR0 } from "../../engine/mip03-group-events.ts";
@@ -103,7 +104,7 @@ function decodeMls(ctx: CheckContext, id: string, plain: Uint8Array, keyEpoch: n
     return undefined;
   }
   const msg = m[0];
-  const d: Decoded445 = { keyEpoch, wireformat: msg.wireformat };
+  const d: Decoded445 = { keyEpoch, wireformat: msg.wireformat, mlsDigest: createHash("sha256").update(plain).digest("hex") };
   if (msg.wireformat === WF_PRIVATE) {
     d.contentType = msg.privateMessage.contentType;
     d.mlsEpoch = msg.privateMessage.epoch;
@@ -358,7 +359,7 @@ export function checkGroupEventSequences(ctx: CheckContext): void {
     if (!d || d.contentType !== CONTENT_COMMIT || d.mlsEpoch === undefined) continue;
     const k = `${d.mlsGroupId}:${d.mlsEpoch}`;
     const l = races.get(k) ?? [];
-    if (!l.some((x) => x.event.id === r.event.id)) l.push(r);
+    l.push(r); // groupEvents holds each event id once
     races.set(k, l);
   }
   for (const list of races.values()) {
@@ -375,6 +376,32 @@ export function checkGroupEventSequences(ctx: CheckContext): void {
       j.check("MIP03-CM-10", ok, [o.eventId, winner], `${o.agent ?? "an agent"} ${applied ? "kept" : "rolled back"} commit ${o.eventId.slice(0, 12)}… but the race winner is ${winner.slice(0, 12)}…`);
     }
     if (!judged) j.needKeys("MIP03-CM-10", winner, "no agent observation of which competing commit was kept");
+  }
+
+  // CORE-DUP-01 (R2): the same MLS bytes in two 445s must not be applied twice by one agent.
+  if (j.applies("CORE-DUP-01")) {
+    const byDigest = new Map<string, string[]>();
+    for (const [id, d] of ctx.decoded445) {
+      if (!d.mlsDigest) continue;
+      const l = byDigest.get(d.mlsDigest) ?? [];
+      l.push(id);
+      byDigest.set(d.mlsDigest, l);
+    }
+    for (const ids of byDigest.values()) {
+      if (ids.length < 2) continue;
+      const set = new Set(ids);
+      const perAgent = new Map<string, number>();
+      let observed = false;
+      for (const o of ctx.observations) {
+        if ((o.kind === "application" || (o.kind === "commit" && o.decision !== "rejected")) && set.has(o.eventId)) {
+          observed = true;
+          const a = o.agent ?? "?";
+          perAgent.set(a, (perAgent.get(a) ?? 0) + 1);
+        }
+      }
+      if (!observed) j.needKeys("CORE-DUP-01", ids[0] as string, "no agent observation of the duplicated MLS message");
+      else j.check("CORE-DUP-01", [...perAgent.values()].every((n) => n <= 1), ids, "an agent applied the same MLS message delivered in two 445 events twice");
+    }
   }
 
   // GD-14: the MLS group id never appears in published events.

@@ -80,10 +80,16 @@ export function checkJoinSequences(ctx: CheckContext): void {
   const captureEnd = Math.max(0, ...ctx.events.map((r) => r.seenAt ?? 0));
   const joinedWelcomes = new Set<string>();
   for (const o of ctx.observations) if (o.kind === "welcome" && o.joined !== false) joinedWelcomes.add(o.eventId);
+  // Without commit observations that name the committer, self-updates are invisible: do not judge.
+  const committersKnown = ctx.observations.some((o) => o.kind === "commit" && o.committer !== undefined);
   for (const [wrapId, w] of ctx.welcomes) {
     if (w.rumor.kind !== 444 || !joinedWelcomes.has(wrapId)) continue;
     const joinAt = recordById.get(wrapId)?.seenAt;
     if (joinAt === undefined) continue;
+    if (!committersKnown) {
+      j.needKeys("MIP02-WL-13", wrapId, "no commit observations naming committers");
+      continue;
+    }
     const ups = (selfUpdates.get(w.recipient) ?? []).filter((t) => t >= joinAt).sort((a, b) => a - b);
     const first = ups[0];
     if (first !== undefined) j.check("MIP02-WL-13", first - joinAt <= DAY_MS, wrapId, `the joiner's first self-update came ${((first - joinAt) / 3_600_000).toFixed(1)} h after joining`);

@@ -8,7 +8,7 @@ import { decodeGroupData } from "../../engine/mip01-group-data.ts";
 import { isCanonicalMime } from "../../engine/mip04-media.ts";
 import type { CheckContext } from "./context.ts";
 import type { ApplicationObservation, CommitObservation, GroupStateObservation } from "./keyring.ts";
-import { bytesToHex, hexToBytes, isHex, isHex64Lower, isPlainObject, safeTags, tagsNamed } from "./util.ts";
+import { bytesToHex, decodeBase64Strict, hexToBytes, isHex, isHex64Lower, isPlainObject, safeTags, tagsNamed } from "./util.ts";
 
 const RUMOR_MEMBERS = ["id", "pubkey", "created_at", "kind", "tags", "content"];
 
@@ -45,6 +45,23 @@ function checkApplication(ctx: CheckContext, o: ApplicationObservation): void {
     const ids = [gid, hOuter].filter((x): x is string => typeof x === "string");
     const leaks = tags.filter((t) => t[0] === "h" || t.slice(1).some((v) => ids.includes(v.toLowerCase())));
     j.check("MIP03-APP-05", leaks.length === 0, id, `inner rumor carries group identifier tag(s) ${JSON.stringify(leaks.map((t) => t[0]))}`);
+  }
+  // MIP-05 inner push events (447 request, 448 list, 449 removal)
+  if (r.kind === 447 || r.kind === 448 || r.kind === 449) {
+    j.check("MIP05-PN-01", !("sig" in r), id, `inner kind ${String(r.kind)} carries a sig`);
+    if (ctx.profile !== "R2") {
+      const size = ctx.profile === "R0" ? 280 : 1084;
+      for (const t of tags) {
+        if (t[0] !== "token") continue;
+        const b = decodeBase64Strict(t[1]);
+        j.check("MIP05-PN-02", b !== undefined && b.length === size, id, `encrypted token is ${b?.length ?? "not base64"} bytes (expected ${size})`);
+      }
+      if (r.kind === 448) {
+        const es = tags.filter((t) => t[0] === "e");
+        const bad = tags.filter((t) => t[0] === "token" && t.length !== 5);
+        j.check("MIP05-PN-04", es.length === 1 && bad.length === 0, id, es.length !== 1 ? `448 has ${es.length} e tags (expected one)` : `token tag(s) without 5 elements: ${bad.map((t) => t.length).join(", ")}`);
+      }
+    }
   }
   // APP-06 (R2): a 1009 edit has exactly one e and the original's author
   if (r.kind === 1009 && j.applies("MIP03-APP-06")) {
@@ -193,6 +210,22 @@ function checkCommit(ctx: CheckContext, o: CommitObservation): void {
     const b = groupIdOf(o.groupDataBefore);
     const a = groupIdOf(o.groupDataAfter);
     if (b !== undefined && a !== undefined && a === b) j.pass("MIP01-GD-15");
+  }
+  // CM-07 (R2): removing an admin's (last) leaf also removes the key from the admins
+  if (j.applies("MIP03-CM-07") && applied) {
+    let after = o.adminsAfter;
+    if (after === undefined && o.groupDataAfter !== undefined) {
+      try {
+        after = decodeGroupData(hexToBytes(o.groupDataAfter)).adminPubkeys;
+      } catch {
+        after = undefined;
+      }
+    }
+    const removedAdmins = proposals.filter((p) => (p.type === "remove" || p.type === "self_remove") && p.target !== undefined && (adminsBefore?.includes(p.target) ?? false));
+    if (after !== undefined && removedAdmins.length > 0) {
+      const kept = removedAdmins.filter((p) => after?.includes(p.target as string));
+      j.check("MIP03-CM-07", kept.length === 0, id, `removed member(s) ${kept.map((p) => (p.target as string).slice(0, 12) + "…").join(", ")} still listed as admin`);
+    }
   }
   // GD-13: no empty admin list after an accepted commit
   if (applied) {

@@ -76,7 +76,8 @@ export function checkGiftWrap(ctx: CheckContext, rec: CaptureRecord, recipients:
   if (rumor.kind !== KIND_WELCOME_RUMOR) {
     // Not a Welcome (e.g. a push 446): the Welcome rules do not apply.
     j.pass("MIP02-WL-01");
-    ctx.welcomes.set(id, { wrap: ev, recipient: p as string, rumor });
+    ctx.welcomes.set(id, { wrap: ev, recipient: p as string, rumor, sealPubkey: seal.pubkey });
+    if (rumor.kind === 446) checkPushTrigger(ctx, id, rumor, seal.pubkey);
     return;
   }
   j.pass("MIP02-WL-01");
@@ -152,4 +153,24 @@ export function checkWelcomeSequences(ctx: CheckContext): void {
       j.check("MIP02-WL-12", rotated.length > 0, [wrapId, kp.event.id], "no new 30443 under the consumed KeyPackage's d after the join");
     }
   }
+}
+
+/** MIP05-PN-03 and PN-06: a kind-446 push trigger rumor (gift-wrapped to a notification server). */
+function checkPushTrigger(ctx: CheckContext, wrapId: string, rumor: Record<string, unknown>, sealPubkey: string): void {
+  const { j, profile } = ctx;
+  const pk = typeof rumor.pubkey === "string" ? rumor.pubkey : "";
+  j.check("MIP05-PN-03", pk === sealPubkey && !ctx.accountKeys.has(pk), wrapId, pk !== sealPubkey ? "the 446 rumor pubkey is not the seal's signer" : "the 446 rumor pubkey is an account key, not an ephemeral one");
+  const tags = safeTags(rumor.tags);
+  const raw = decodeBase64Strict(rumor.content);
+  const problems: string[] = [];
+  if (profile === "R2") {
+    if (tags.length !== 1 || tags[0]?.[0] !== "v" || tags[0]?.[1] !== "marmot-push-v1") problems.push(`tags ${JSON.stringify(tags)} are not exactly [["v","marmot-push-v1"]]`);
+    if (!raw || raw.length === 0 || raw.length % 1084 !== 0 || raw.length / 1084 > 32) problems.push(`content is ${raw?.length ?? "not base64"} bytes (1-32 chunks of 1084)`);
+  } else {
+    if (!tags.some((t) => t[0] === "v" && t[1] === "mip05-v1")) problems.push("no [v, mip05-v1] tag");
+    if (!tags.some((t) => t[0] === "encoding" && t[1] === "base64")) problems.push("no [encoding, base64] tag");
+    const size = profile === "R0" ? 280 : 1084;
+    if (!raw || raw.length === 0 || raw.length % size !== 0) problems.push(`content is ${raw?.length ?? "not base64"} bytes (a multiple of ${size})`);
+  }
+  if (profile !== "R0") j.check("MIP05-PN-06", problems.length === 0, wrapId, `446: ${problems.join("; ")}`);
 }

@@ -30,11 +30,15 @@ export interface Decoded445 {
   proposalType?: number;
   /** For PublicMessage commits: proposal types carried by value. */
   commitProposalTypes?: number[];
+  /** SHA-256 (hex) of the recovered MLS bytes, for duplicate detection. */
+  mlsDigest?: string;
 }
 
 export interface UnwrappedWelcomeInfo {
   wrap: NostrEvent;
   recipient: string;
+  /** Author of the kind-13 seal. */
+  sealPubkey?: string;
   rumor: Record<string, unknown>;
   /** KeyPackage event id from the `e` tag, if well-formed. */
   kpEventId?: string;

@@ -31,8 +31,10 @@ export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
   "MIP03-GM-01", "MIP03-GM-02", "MIP03-GM-03", "MIP03-GM-04", "MIP03-GM-05", "MIP03-GM-06", "MIP03-GM-07",
   "MIP03-GM-08", "MIP03-GM-09", "MIP03-GM-10", "MIP03-GM-11", "MIP03-GM-12",
   "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05", "MIP03-APP-06",
-  "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-09", "MIP03-CM-10",
+  "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-07", "MIP03-CM-09", "MIP03-CM-10",
   "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-07", "MIP04-MD-08",
+  "MIP05-PN-01", "MIP05-PN-02", "MIP05-PN-03", "MIP05-PN-04", "MIP05-PN-06",
+  "CORE-DUP-01",
 ]);
 
 /** Rules whose check covers only part of the rule: they can fail but never pass. */
@@ -171,6 +173,11 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
           break;
         case KIND_GROUP_EVENT:
           checkGroupEvent(ctx, r, keys);
+          break;
+        case 447:
+        case 448:
+        case 449:
+          j.fail("MIP05-PN-01", r.event.id, `kind ${r.event.kind} published as an outer event instead of inside a 445`);
           break;
         default:
           break;

@@ -6,10 +6,11 @@ import type { CheckResult } from "../../report/types.ts";
 import { checkAuthenticity } from "./authenticity.ts";
 import { checkConvergence } from "./convergence.ts";
 import { checkDelivery } from "./delivery.ts";
+import { checkMedia } from "./media.ts";
 import { checkMetadata } from "./metadata.ts";
 import { checkSecrecy } from "./secrecy.ts";
 
-export { checkAuthenticity, checkConvergence, checkDelivery, checkMetadata, checkSecrecy };
+export { checkAuthenticity, checkConvergence, checkDelivery, checkMedia, checkMetadata, checkSecrecy };
 
 export interface InvariantOptions {
   convergence?: boolean;
@@ -27,5 +28,7 @@ export function runInvariants(history: readonly HistoryEntry[], opts: InvariantO
   if (opts.secrecy !== false) out.push(checkSecrecy(history));
   if (opts.metadata !== false) out.push(checkMetadata(history));
   if (opts.authenticity !== false) out.push(checkAuthenticity(history));
+  const media = checkMedia(history);
+  if (media.verdict !== "not-applicable") out.push(media);
   return out;
 }

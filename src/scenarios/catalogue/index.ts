@@ -8,6 +8,7 @@ import { epochChurn } from "./epoch-churn.ts";
 import { inviteBasic } from "./invite-basic.ts";
 import { inviteMany } from "./invite-many.ts";
 import { keyPackageLifecycle } from "./keypackage-lifecycle.ts";
+import { mediaBasic } from "./media-basic.ts";
 import { offlineCatchUp } from "./offline-catch-up.ts";
 import { relayFaults } from "./relay-faults.ts";
 import { lateJoinerSecrecy, removalSecrecy } from "./secrecy.ts";
@@ -27,6 +28,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   lateJoinerSecrecy,
   relayFaults,
   keyPackageLifecycle,
+  mediaBasic,
   ...bugScenarios,
 ];
 
