@@ -76,6 +76,7 @@ bench
   .add("white-box (keyring), ids only", async () => {
     await judge(records, { profile: "R1", keyring, verifySignatures: false });
   });
+const loadStart = os.loadavg()[0]?.toFixed(1);
 await bench.run();
 
 interface Row {
@@ -92,11 +93,13 @@ const rows: Row[] = bench.tasks.map((t) => {
 });
 console.table(rows.map((r) => ({ task: r.task, "mean ms / capture": r.meanMs.toFixed(0), "events/s": r.eventsPerSec.toFixed(0), samples: r.samples, "rme %": r.rme.toFixed(1) })));
 
-const machine = `${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}, Node ${process.version}`;
+const load = os.loadavg().map((x) => x.toFixed(1)).join(" / ");
+const machine = `${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}, Node ${process.version}; load average at the end ${load} (1/5/15 min, the cores are shared)`;
 const md = [
   "# Compliance checker throughput",
   "",
   `Measured by \`npm run bench:checker${SHORT ? ":short" : ""}\` (bench/checker.bench.ts) on ${machine}, ${new Date().toISOString().slice(0, 10)}.`,
+  `Load average (1 min) when the measurement started: ${loadStart}.`,
   `Capture: ${records.length} events (${N} kind-445 re-encryptions of real engine MLS messages with fresh keys, plus the ${base.length} events of fixtures/engine-r1.jsonl).`,
   "",
   "| Mode | mean per capture (ms) | events judged / s | samples | rme % |",

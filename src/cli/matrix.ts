@@ -19,7 +19,7 @@ export class MatrixCliError extends HarnessError {}
 
 const runWithRunner: ScenarioRunnerFn = async (scenario, o) => {
   // The agent factory hook lets the runner build out-of-process agents (RunOptions.agentFactory).
-  const opts = { relayUrls: o.relayUrls, workDir: o.workDir, compliance: false, agentFactory: o.agentFactory } as RunOptions;
+  const opts = { relayUrls: o.relayUrls, workDir: o.workDir, agentFactory: o.agentFactory } as RunOptions;
   const out = await runScenario(scenario, opts);
   return { verdict: out.result.verdict, ok: out.result.ok, failures: out.result.failures, history: out.history.entries };
 };

@@ -5,6 +5,7 @@
 import { appendFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Command } from "commander";
+import { readCaptureFile, writeCaptureFile } from "../capture.ts";
 import { HarnessError } from "../errors.ts";
 import { conformanceJson, conformanceMarkdown, runConformance, type ConformanceTarget } from "../relays/conformance.ts";
 import { LocalNostrRelay } from "../relays/nostr-relay-core.ts";
@@ -78,6 +79,8 @@ interface RelayOpts {
   queueLimit?: number;
   faultLog?: string;
   control?: boolean;
+  load?: string;
+  dump?: string;
 }
 
 /** Start a relay server from CLI options (also used by tests). */
@@ -103,6 +106,12 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
       ...(o.reqRateLimit !== undefined && { maxReqsPerSecond: o.reqRateLimit }),
     },
   });
+  if (o.load) {
+    const parsed = await readCaptureFile(o.load);
+    const r = server.relay.core.load(parsed.records.map((x) => x.event));
+    const bad = parsed.errors.length + r.refused.length;
+    process.stderr.write(`loaded ${r.accepted} events from ${o.load}${bad ? `; ${parsed.errors.length} unreadable lines, ${r.refused.length} refused${r.refused[0] ? ` (first: ${r.refused[0].reason})` : ""}` : ""}\n`);
+  }
   const n = server.nemesis;
   if (o.faultLog) {
     const path = o.faultLog;
@@ -150,6 +159,8 @@ export function register(program: Command): void {
     .option("--slow-eose <ms>", "delay every EOSE", int("--slow-eose"))
     .option("--queue-limit <n>", "per-subscription in-flight limit; excess events silently skipped", int("--queue-limit"))
     .option("--fault-log <file>", "write every fault record (JSONL) to this file")
+    .option("--load <capture.jsonl>", "store the events of a capture (JSONL) before serving; they go through the relay's checks")
+    .option("--dump <file>", "on stop, write the stored events as a capture (JSONL)")
     .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
       const server = await startFromOptions(o);
@@ -166,6 +177,10 @@ export function register(program: Command): void {
         process.on("SIGTERM", stop);
       });
       await server.close();
+      if (o.dump) {
+        await mkdir(dirname(o.dump), { recursive: true });
+        await writeCaptureFile(o.dump, server.relay.core.store.events().map((event) => ({ event, relay: server.url })));
+      }
       const s = server.relay.core.stats;
       console.log(`relay stopped: ${s.eventsAccepted} events accepted, ${server.relay.core.store.size} stored, ${server.relay.faultLog.records.length} fault records`);
     });

@@ -255,6 +255,13 @@ async function withMlsClock<T>(nowSecs: number, fn: () => Promise<T>): Promise<T
   }
 }
 
+/** `now` is Unix seconds; milliseconds or fractions are a caller bug worth a clear error. */
+function checkNow(now: unknown): void {
+  if (typeof now !== "number" || !Number.isSafeInteger(now) || now < 0 || now > 0xffffffff) {
+    throw new EngineError("ENGINE_BAD_NOW", `now must be Unix seconds (an integer below 2^32), got ${String(now)}`);
+  }
+}
+
 function removedLeaf(p: Proposal): number | undefined {
   return p.proposalType === defaultProposalTypes.remove && "remove" in p ? p.remove.removed : undefined;
 }
@@ -588,7 +595,10 @@ class Engine implements MarmotEngine {
   // MIP-00
 
   createKeyPackage(opts: { relays: string[]; now: number; lastResort?: boolean; d?: Hex }): Promise<NostrEvent> {
-    return this.serial(() => this.createKeyPackageInner(opts));
+    return this.serial(async () => {
+      checkNow(opts.now);
+      return this.createKeyPackageInner(opts);
+    });
   }
 
   private async createKeyPackageInner(opts: { relays: string[]; now: number; lastResort?: boolean; d?: Hex }): Promise<NostrEvent> {
@@ -631,6 +641,7 @@ class Engine implements MarmotEngine {
 
   createGroup(opts: CreateGroupOptions): Promise<GroupSummary> {
     return this.serial(async () => {
+      checkNow(opts.now);
       if (!Array.isArray(opts.relays) || opts.relays.length === 0) throw new EngineError("GROUP_NO_RELAYS", "createGroup needs at least one relay");
       const admins = [...new Set([this.pubkey, ...(opts.admins ?? []).map((a) => a.toLowerCase())])];
       const data: MarmotGroupData = {
@@ -710,6 +721,7 @@ class Engine implements MarmotEngine {
 
   inviteMembers(groupId: Hex, keyPackageEvents: NostrEvent[], now: number): Promise<PendingCommit> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       this.assertAdmin(rec, "inviting members");
       if (keyPackageEvents.length === 0) throw new EngineError("INVITE_EMPTY", "inviteMembers needs at least one KeyPackage event");
@@ -780,6 +792,7 @@ class Engine implements MarmotEngine {
 
   removeMembers(groupId: Hex, pubkeys: Hex[], now: number): Promise<PendingCommit> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       this.assertAdmin(rec, "removing members");
       const targets = new Set(pubkeys.map((p) => p.toLowerCase()));
@@ -801,6 +814,7 @@ class Engine implements MarmotEngine {
 
   selfUpdate(groupId: Hex, now: number): Promise<PendingCommit> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       const result = await createCommit({ context: this.ctx, state: this.stateWithProposals(rec.state, () => false), extraProposals: [] });
       return this.makePending(rec, result, now);
@@ -815,6 +829,7 @@ class Engine implements MarmotEngine {
 
   updateGroupData(groupId: Hex, patch: Partial<Omit<MarmotGroupData, "version">>, now: number): Promise<PendingCommit> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       this.assertAdmin(rec, "changing group data");
       const next: MarmotGroupData = { ...rec.data, ...patch, version: 0 };
@@ -832,6 +847,7 @@ class Engine implements MarmotEngine {
 
   commitPendingProposals(groupId: Hex, now: number): Promise<PendingCommit | undefined> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       const myLeaf = rec.state.privatePath.leafIndex;
       const selfRemoves = Object.values(rec.state.unappliedProposals).filter(
@@ -848,6 +864,7 @@ class Engine implements MarmotEngine {
 
   leaveGroup(groupId: Hex, now: number): Promise<NostrEvent> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       if (this.profile === "R0") throw new EngineError("NOT_SUPPORTED_IN_PROFILE", "R0 has no SelfRemove; an admin must remove the member");
       if (rec.data.adminPubkeys.includes(this.pubkey)) {
@@ -909,6 +926,7 @@ class Engine implements MarmotEngine {
 
   sendMessage(groupId: Hex, message: InnerMessage, now: number): Promise<NostrEvent> {
     return this.serial(async () => {
+      checkNow(now);
       const rec = this.activeGroup(groupId);
       const rumor = buildRumor(this.pubkey, message, now);
       const res = await createApplicationMessage({ context: this.ctx, state: rec.state, message: encodeRumor(rumor) });
@@ -924,6 +942,7 @@ class Engine implements MarmotEngine {
   /** Experimental (outOfBandRatchetTree): hand over a ratchet tree received out of band; retries held Welcomes. */
   provideRatchetTree(tree: Uint8Array, now: number): Promise<ProcessOutcome[]> {
     return this.serial(async () => {
+      checkNow(now);
       this.oobTrees.set(bytesToHex(sha256(tree)), tree.slice());
       const held = this.heldWelcomes;
       this.heldWelcomes = [];
@@ -937,7 +956,10 @@ class Engine implements MarmotEngine {
   // Inbound
 
   processEvent(event: NostrEvent, now: number): Promise<ProcessOutcome[]> {
-    return this.serial(() => this.processEventInner(event, now));
+    return this.serial(async () => {
+      checkNow(now);
+      return this.processEventInner(event, now);
+    });
   }
 
   private async processEventInner(event: NostrEvent, now: number): Promise<Outcome[]> {
@@ -1320,6 +1342,10 @@ class Engine implements MarmotEngine {
     if (kp.kind === 30443 && kp.d !== undefined) {
       const kpOpts: { relays: string[]; now: number; lastResort?: boolean; d?: Hex } = { relays: kp.relays, now: Math.max(now, unwrapped.rumor.created_at) + 1, lastResort: kp.lastResort, d: kp.d };
       followUps.push(await this.createKeyPackageInner(kpOpts));
+    } else if (kp.kind === 443 && !kp.lastResort) {
+      // R0: a consumed single-use KeyPackage is deleted (NIP-09) rather than rotated.
+      const stub = { id: kp.eventId, kind: 443, pubkey: this.pubkey, tags: [], content: "", created_at: 0, sig: "" } as NostrEvent;
+      followUps.push(buildKeyPackageDeletionEvent(this.sk, stub, Math.max(now, unwrapped.rumor.created_at) + 1));
     }
     this.keyPackages.delete(kp.ref);
     await this.storage.delete(`kp/${kp.ref}`);

@@ -83,6 +83,7 @@ async function runCell(o: MatrixOptions, s: Scenario, role: MatrixCell["role"], 
   const relays = o.relayUrls ? { urls: o.relayUrls, close: async () => undefined } : await (o.startRelays as NonNullable<MatrixOptions["startRelays"]>)(s.relays.length);
   try {
     const out = await o.run(s, { relayUrls: relays.urls, agentFactory: peerAgentFactory({ workDir: o.workDir, assignments, ...(o.env ? { env: o.env } : {}) }), workDir: o.workDir });
+    if (out.verdict === "refused") return { ...base, verdict: "refused", message: out.failures.slice(0, 3).join("; ") || "refused before step 0", ms: Date.now() - t0 };
     if (agent && implementation !== IN_PROCESS && !out.history.some((e) => e.op === "peer" && e.actor === agent)) {
       return { ...base, verdict: "error", message: `the runner built ${agent} in process: it does not call the agent factory hook (RunOptions.agentFactory)`, ms: Date.now() - t0 };
     }
@@ -96,7 +97,7 @@ async function runCell(o: MatrixOptions, s: Scenario, role: MatrixCell["role"], 
         throw e;
       }
     }
-    const verdict: CellVerdict = out.ok ? "pass" : out.verdict === "refused" || out.verdict === "error" ? out.verdict : "fail";
+    const verdict: CellVerdict = out.ok ? "pass" : out.verdict === "error" ? "error" : "fail";
     return { ...base, verdict, message: out.ok ? `${out.verdict} as expected` : out.failures.slice(0, 3).join("; ") || `verdict ${out.verdict}`, ms: Date.now() - t0 };
   } catch (e) {
     const code = (e as { code?: string }).code;

@@ -239,22 +239,21 @@ export class PeerAgent implements Agent {
         await this.ctx.gate.wait(c.connect());
         await this.ctx.gate.wait(
           new Promise<void>((resolve) => {
-            let sub: { close(): void } | undefined;
-            let done = false;
+            const st: { done: boolean; sub?: { close(): void } } = { done: false };
             const finish = (): void => {
-              if (done) return;
-              done = true;
+              if (st.done) return;
+              st.done = true;
               clearTimeout(timer);
-              sub?.close();
+              st.sub?.close();
               resolve();
             };
             const timer = setTimeout(finish, 3000);
-            sub = c.subscribe([{ kinds: [443, 30443, 10051], authors: [this.account] }], {
+            st.sub = c.subscribe([{ kinds: [443, 30443, 10051], authors: [this.account] }], {
               onEvent: (e) => found.set(e.id, e),
               onEose: finish,
               onClosed: finish,
             });
-            if (done) sub.close();
+            if (st.done) st.sub.close();
           }),
         );
       } catch {

@@ -437,8 +437,20 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
   shutdown: { mdk: true, fields: {} },
 };
 
-/** Our extension fields, not allowed when speaking MDK's protocol. */
-const EXTENSION_FIELDS = new Set(["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort", "description", "relay_urls", "kind", "tags"]);
+/** Our extension fields per command (MDK's node does not know them; under its protocol they are ignored). */
+const EXTENSION_FIELDS: Partial<Record<PeerCommandType, readonly string[]>> = {
+  initialize: ["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort"],
+  create_group: ["description", "relay_urls"],
+  invite_members: ["group"],
+  remove_members: ["group"],
+  update_group_data: ["group"],
+  update_group_profile: ["group"],
+  update_admin_policy: ["group"],
+  self_update: ["group"],
+  send_application: ["group", "kind", "tags"],
+  leave: ["group"],
+  observe: ["group"],
+};
 
 export const COMMAND_TYPES = Object.keys(COMMANDS) as PeerCommandType[];
 /** Commands MDK's `cgka-conformance-node` understands. */
@@ -602,10 +614,8 @@ export function validateCommand(value: unknown, protocol: PeerProtocolName = PEE
   }
   if (strict) rejectUnknown(`command(${type})`, value, ["type", ...Object.keys(spec.fields)]);
   for (const [name, fieldSpec] of Object.entries(spec.fields)) {
-    if (!strict && (EXTENSION_FIELDS.has(name) || name === "group") && value[name] !== undefined && type !== "create_group" && type !== "select_group") {
-      // MDK ignores fields it does not know; so do we, but we never act on our extensions there.
-      continue;
-    }
+    // MDK ignores fields it does not know; so do we under its protocol name.
+    if (!strict && EXTENSION_FIELDS[type as PeerCommandType]?.includes(name)) continue;
     checkField(`command(${type})`, name, fieldSpec, value[name], type);
   }
   if (type === "initialize" && (value.relay_urls as unknown[]).length === 0) {

@@ -1,7 +1,7 @@
 /**
  * Random scenarios for property testing (fast-check). A generated case is a list of abstract
- * operations (invite, remove, self-update, rename, send, leave, offline, online, relay faults) over a few
- * agents. `materialize` walks the list with a simple model of the group (members, epoch, who is
+ * operations (invite, remove, self-update, rename, send, leave, offline, online, restart, relay
+ * faults) over a few agents. `materialize` walks the list with a simple model of the group (members, epoch, who is
  * online), drops operations the model says are impossible (so every shrunk list is still a valid
  * scenario), and ends the scenario with the model's expectation: everyone back online, converged,
  * on the model's epoch with the model's members. The property is that the runner passes it.
@@ -26,6 +26,7 @@ export type RandomOp =
   | { op: "leave"; who: number }
   | { op: "offline"; who: number }
   | { op: "online"; who: number }
+  | { op: "restart"; who: number }
   | { op: "fault"; fault: RandomFault; relay: number };
 
 /** Faults that delay or repeat traffic but lose nothing, so the model's outcome still holds. */
@@ -79,6 +80,7 @@ export function randomCaseArbitrary(limits: RandomLimits = {}): fc.Arbitrary<Ran
       { weight: 1, arbitrary: who.map((w) => ({ op: "leave" as const, who: w })) },
       { weight: 1, arbitrary: who.map((w) => ({ op: "offline" as const, who: w })) },
       { weight: 1, arbitrary: who.map((w) => ({ op: "online" as const, who: w })) },
+      { weight: 1, arbitrary: who.map((w) => ({ op: "restart" as const, who: w })) },
     ];
     if (limits.faults ?? true) {
       choices.push({ weight: 1, arbitrary: fc.record({ op: fc.constant("fault" as const), fault: fc.constantFrom(...RANDOM_FAULTS), relay: fc.integer({ min: 0, max: relays - 1 }) }) });
@@ -149,6 +151,11 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
         steps.push({ type: "online", agent: n });
         m.online.add(op.who);
         break;
+      case "restart":
+        // From the durable store: nothing the model tracks may change.
+        if (!online) continue;
+        steps.push({ type: "restart", agent: n });
+        break;
       case "fault": {
         const relay = relayNames[op.relay % relayNames.length] as string;
         steps.push({ type: "fault", relay, fault: op.fault, params: faultParams(op.fault) });
@@ -183,7 +190,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
     description: `random case: ${c.agents} agents, ${applied.length} operations (${applied.map(describeOp).join("; ") || "none"})`,
     seed,
     relays: relayNames.map((name) => ({ name })),
-    agents: names.map((name) => ({ name, relays: relayNames, keyPackages: 1, lastResort: true })),
+    agents: names.map((name) => ({ name, relays: relayNames, keyPackages: 1, lastResort: true, storage: "file" as const })),
     steps,
     params: { randomCase: c },
   };

@@ -346,6 +346,27 @@ export class RelayCore {
     return s;
   }
 
+  /**
+   * Publish events as a client would (same checks and answers), for preloading a relay, e.g.
+   * from a capture. Returns what was refused and why; duplicates count as accepted.
+   */
+  load(events: readonly unknown[]): { accepted: number; refused: { id: string; reason: string }[] } {
+    const refused: { id: string; reason: string }[] = [];
+    let accepted = 0;
+    const s = this.openSession("loader", (m) => {
+      if (m[0] === "OK") {
+        if (m[2]) accepted++;
+        else refused.push({ id: m[1], reason: m[3] });
+      } else if (m[0] === "NOTICE") refused.push({ id: "", reason: m[1] });
+    });
+    try {
+      for (const e of events) s.handle(["EVENT", e]);
+    } finally {
+      s.close();
+    }
+    return { accepted, refused };
+  }
+
   /** Drop every session and its subscriptions (a crash). */
   dropAllSessions(): CoreSession[] {
     const all = [...this.sessions.values()];

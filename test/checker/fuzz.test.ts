@@ -40,7 +40,7 @@ describe("fuzz: the checker never crashes", () => {
         noCrash(r);
         expect(r.malformed.length).toBeGreaterThanOrEqual(evs.filter((e) => typeof e.id !== "string" || !/^[0-9a-f]{64}$/.test(e.id)).length);
       }),
-      { numRuns: 150 },
+      { numRuns: 80 },
     );
   });
 
@@ -56,7 +56,7 @@ describe("fuzz: the checker never crashes", () => {
         expect(r.uniqueEvents).toBeGreaterThanOrEqual(lines.length - 1);
         noCrash(r);
       }),
-      { numRuns: 40 },
+      { numRuns: 20 },
     );
   });
 
@@ -69,7 +69,7 @@ describe("fuzz: the checker never crashes", () => {
         expect(r.malformed.some((m) => m.eventId === (fx.records[i] as CaptureRecord).event.id)).toBe(true);
         noCrash(r);
       }),
-      { numRuns: 60 },
+      { numRuns: 30 },
     );
   });
 });

@@ -58,12 +58,31 @@ export function newFailures(before: ComplianceReport, after: ComplianceReport): 
   return [...failing(after)].filter((x) => !b.has(x)).sort();
 }
 
+/** Baseline judgements are shared between tests (same records array, keyring object and options). */
+const baselines = new WeakMap<object, Map<string, Promise<ComplianceReport>>>();
+function baseline(base: { records: CaptureRecord[]; keyring?: Keyring }, opts: Omit<JudgeOptions, "keyring">): Promise<ComplianceReport> {
+  let byOpts = baselines.get(base.records);
+  if (!byOpts) {
+    byOpts = new Map();
+    baselines.set(base.records, byOpts);
+  }
+  const keyringId = base.keyring ? (keyringIds.get(base.keyring) ?? keyringIds.set(base.keyring, keyringIds.size + 1).get(base.keyring)) : 0;
+  const k = `${String(keyringId)}:${JSON.stringify(opts)}`;
+  let p = byOpts.get(k);
+  if (!p) {
+    p = judge(base.records, { ...opts, ...(base.keyring ? { keyring: base.keyring } : {}) });
+    byOpts.set(k, p);
+  }
+  return p;
+}
+const keyringIds = new Map<Keyring, number>();
+
 export async function judgeBoth(
   base: { records: CaptureRecord[]; keyring?: Keyring },
   mutated: { records: CaptureRecord[]; keyring?: Keyring },
   opts: Omit<JudgeOptions, "keyring"> = {},
 ): Promise<{ before: ComplianceReport; after: ComplianceReport; added: string[] }> {
-  const before = await judge(base.records, { ...opts, ...(base.keyring ? { keyring: base.keyring } : {}) });
+  const before = await baseline(base, opts);
   const after = await judge(mutated.records, { ...opts, ...(mutated.keyring ? { keyring: mutated.keyring } : {}) });
   return { before, after, added: newFailures(before, after) };
 }

@@ -37,7 +37,23 @@ describe("R0 legacy profile", () => {
     expect(oc![0]).toMatchObject({ kind: "commit", selfRemoved: true });
   });
 
-  it("an R1 engine cannot read R0 traffic and vice versa (different outer encryption)", async () => {
+  it("an R0 joiner deletes a consumed single-use 443 KeyPackage (kind 5) instead of rotating it", async () => {
+    const alice = await makeEngine("r0del-a", { profile: "R0" });
+    const bob = await makeEngine("r0del-b", { profile: "R0" });
+    const g = await alice.createGroup({ name: "g", relays: RELAYS, now: T0 });
+    const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0, lastResort: false });
+    expect(kp.kind).toBe(443);
+    const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+    const conf = await alice.confirmCommit(p.id);
+    const [o] = await deliver([bob], conf.welcomes, T0 + 2);
+    const w = o![0]!;
+    expect(w.kind).toBe("welcome");
+    if (w.kind !== "welcome") return;
+    expect(w.followUps.map((e) => e.kind)).toEqual([5]);
+    expect(w.followUps[0]!.tags).toContainEqual(["e", kp.id]);
+  });
+
+  it("R1 445 content is base64 of at least nonce + tag (28 bytes)", async () => {
     const r1 = await makeEngine("mix-1");
     const g = await r1.createGroup({ name: "g", relays: RELAYS, now: T0 });
     const ev = await r1.sendMessage(g.groupId, { kind: 9, content: "r1" }, T0);

@@ -30,8 +30,12 @@ describe("competing commits for one epoch", () => {
     expect(d![0]).toMatchObject({ kind: "commit", committer: bob.pubkey });
     expect(d![1]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
     // bob applied his own losing commit; he rolls back when alice's arrives
+    // bob prepares another commit on his (losing) branch before he learns of alice's
+    const stale = await bob.selfUpdate(groupId, T0 + 12);
     const [b] = await deliver([bob], [pa.event], T0 + 12);
     expect(b![0]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
+    // it was built on the discarded branch and can no longer be confirmed
+    await expect(bob.confirmCommit(stale.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
     // alice ignores bob's
     const [a] = await deliver([alice], [pb.event], T0 + 12);
     expect(a![0]).toMatchObject({ kind: "ignored" });

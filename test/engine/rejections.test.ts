@@ -150,6 +150,16 @@ describe("inbound rejections", () => {
   });
 });
 
+describe("caller errors", () => {
+  it("`now` in milliseconds is refused with ENGINE_BAD_NOW", async () => {
+    const alice = await makeEngine("now-a");
+    await expect(alice.createGroup({ name: "g", relays: RELAYS, now: Date.UTC(2026, 0, 1) })).rejects.toMatchObject({ code: "ENGINE_BAD_NOW" });
+    const g = await alice.createGroup({ name: "g", relays: RELAYS, now: T0 });
+    await expect(alice.sendMessage(g.groupId, { kind: 9, content: "x" }, 1.5)).rejects.toMatchObject({ code: "ENGINE_BAD_NOW" });
+    await expect(alice.sendMessage("00".repeat(32), { kind: 9, content: "x" }, T0)).rejects.toMatchObject({ code: "GROUP_UNKNOWN" });
+  });
+});
+
 describe("Welcome size", () => {
   it("an invite whose Welcome exceeds NIP-44's 65,535 bytes is refused before anything is published", async () => {
     const alice = await makeEngine("big-a");

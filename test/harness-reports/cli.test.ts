@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.ts";
+import { resolveRunItems } from "../../src/cli/run.ts";
 import { resolveMdkVectorDir } from "../../src/scenarios/import-mdk.ts";
 import { startRelayServer } from "../../src/simulated-relay/ws-server.ts";
 
@@ -61,6 +62,20 @@ describe("marmot-harness list", () => {
     const names = (JSON.parse(json.out) as { name: string; description: string }[]).map((e) => e.name);
     expect(names).toContain("epoch-churn-150");
     expect(names.length).toBeGreaterThan(5);
+  });
+});
+
+describe("resolving what to run", () => {
+  it("passes --members and --size to catalogue scenarios and into their replay flags", async () => {
+    const [churn] = await resolveRunItems(["epoch-churn-150"], {}, 40);
+    expect(churn?.scenario?.params).toMatchObject({ members: 40 });
+    expect(churn?.runOptions?.replayFlags).toBe("--members 40");
+    const [small] = await resolveRunItems(["epoch-churn-150"], { size: "small", profile: "R1" }, undefined);
+    expect(small?.scenario?.agents.length).toBeLessThan(20);
+    expect(small?.runOptions?.replayFlags).toBe("--size small --profile R1");
+    const [basic] = await resolveRunItems(["invite-basic"], {}, 40); // no group-size parameter: unchanged
+    expect(basic?.scenario?.params?.members).toBeUndefined();
+    await expect(resolveRunItems(["invite-basic"], { size: "huge" }, undefined)).rejects.toThrow(/--size must be "full" or "small"/);
   });
 });
 

@@ -38,11 +38,13 @@ describe("random scenario model", () => {
           { op: "leave", who: 1 },
           { op: "fault", fault: "duplicate", relay: 1 },
           { op: "rename", who: 2 }, // an admin commit, whoever drew it
+          { op: "restart", who: 2 }, // offline: skipped
+          { op: "restart", who: 0 },
         ],
       },
       "s",
     );
-    expect(applied.map((o) => o.op)).toEqual(["invite", "offline", "self-update", "leave", "fault", "rename"]);
+    expect(applied.map((o) => o.op)).toEqual(["invite", "offline", "self-update", "leave", "fault", "rename", "restart"]);
     expect([...model.members]).toEqual([0]);
     expect(model.epoch).toBe(4);
     expect(scenario.steps).toContainEqual({ type: "update-group-data", agent: "alice", group: "g", name: "random 1" });
@@ -69,9 +71,9 @@ describe("random scenarios against the runner", () => {
   it("shrinks a failure to a minimal case and saves it as a capsule", async () => {
     const reportDir = await mkdtemp(join(tmpdir(), "mh-random-"));
     dirs.push(reportDir);
-    // A deliberately wrong system: any run with an invite and a self-update is judged one epoch off.
+    // A deliberately wrong system: any run with an invite and a send is judged one epoch off.
     const broken: ScenarioRunFn = async (s) => {
-      const wrong = s.steps.some((st) => st.type === "self-update") && s.steps.some((st) => st.type === "invite")
+      const wrong = s.steps.some((st) => st.type === "send") && s.steps.some((st) => st.type === "invite")
         ? { ...s, steps: s.steps.map((st) => (st.type === "assert" ? { ...st, epoch: (st.epoch ?? 0) + 1 } : st)) }
         : s;
       return run(wrong);
@@ -79,10 +81,10 @@ describe("random scenarios against the runner", () => {
     const out = await runRandomCampaign({ runs: 30, seed: 5, maxAgents: 3, maxSteps: 6, run: broken, reportDir });
     expect(out.ok).toBe(false);
     const ops = out.counterexample!.ops;
-    expect(ops.map((o) => o.op).sort()).toEqual(["invite", "self-update"]); // the minimal failing story
+    expect(ops.map((o) => o.op).sort()).toEqual(["invite", "send"]); // the minimal failing story
     expect(out.counterexample!.agents).toBe(2);
     const capsule = await readCapsule(out.capsuleDir!);
-    expect(capsule.scenario.steps.map((s) => s.type)).toContain("self-update");
+    expect(capsule.scenario.steps.map((s) => s.type)).toEqual(expect.arrayContaining(["invite", "send"]));
     expect(capsule.result?.verdict).toBe("fail");
     expect(out.replayCommand).toBe(`marmot-harness replay ${out.capsuleDir}`);
   });

@@ -60,3 +60,17 @@ describe("runner", () => {
     expect(result.replayCommand).toBe("marmot-harness run wrong-epoch --seed 9");
   }, 30_000);
 });
+
+describe("runner on a real WebSocket relay", () => {
+  it("runs invite-basic against a relay listening on 127.0.0.1 (wall clock)", async () => {
+    const { startRelayServer } = await import("../../src/simulated-relay/ws-server.ts");
+    const server = await startRelayServer({ port: 0, host: "127.0.0.1" });
+    try {
+      const { result } = await runScenario(buildCatalogueScenario("invite-basic"), { relayUrls: [server.url], compliance: false });
+      expect(result.relayBackend).toBe("ws");
+      expect({ verdict: result.verdict, failures: result.failures }).toEqual({ verdict: "pass", failures: [] });
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
+});

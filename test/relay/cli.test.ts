@@ -1,11 +1,13 @@
 import { describe, it, expect, vi } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseLatency } from "../../src/cli/relay.ts";
 import { main } from "../../src/cli/main.ts";
 import { startRelayServer } from "../../src/simulated-relay/ws-server.ts";
+import { openRelay } from "../../src/relays/open.ts";
+import { key, plain, sign } from "./helpers.ts";
 
 /** Run the CLI in this process (for verbs that finish), capturing stdout and stderr. */
 async function inProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -60,7 +62,10 @@ function stop(proc: ChildProcess): Promise<number | null> {
 describe("CLI: relay and relay-check", () => {
   it("`relay` serves on 127.0.0.1; `relay-check <url>` passes against it and writes JSON; SIGTERM stops it", async () => {
     const dir = await mkdtemp(join(tmpdir(), "relay-cli-"));
-    const { proc, url, output } = await startRelayVerb(["--seed", "cli", "--fault-log", join(dir, "faults.jsonl"), "--latency", "5"]);
+    const good = sign(key("cli").sk, 445, Math.floor(Date.now() / 1000) - 60, [["h", "cli"]], "from a capture");
+    const tampered = { ...plain(sign(key("cli").sk, 1, 1000, [], "x")), content: "tampered" };
+    await writeFile(join(dir, "in.jsonl"), [JSON.stringify({ event: good }), JSON.stringify(tampered), "not json"].join("\n") + "\n");
+    const { proc, url, output } = await startRelayVerb(["--seed", "cli", "--fault-log", join(dir, "faults.jsonl"), "--latency", "5", "--load", join(dir, "in.jsonl"), "--dump", join(dir, "out.jsonl")]);
     try {
       const r = await inProcess(["relay-check", url, "--json", join(dir, "conf.json"), "--timeout", "3000"]);
       expect(r.code, r.out + r.err).toBe(0);
@@ -69,11 +74,22 @@ describe("CLI: relay and relay-check", () => {
       expect(json.relays[0]?.failed).toBe(0);
       const faults = (await readFile(join(dir, "faults.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { fault: string });
       expect(faults[0]?.fault).toBe("latency");
+      const q = openRelay(url);
+      await q.connect();
+      const found: string[] = [];
+      await new Promise<void>((resolve) => q.subscribe([{ "#h": ["cli"] }], { onEvent: (e) => found.push(e.id), onEose: resolve }));
+      expect(found).toEqual([good.id]);
+      await q.close();
     } finally {
       expect(await stop(proc)).toBe(0);
-      expect(output()).toMatch(/relay stopped: \d+ events accepted/);
-      await rm(dir, { recursive: true, force: true });
     }
+    expect(output()).toMatch(/loaded 1 events from .*in\.jsonl; 1 unreadable lines, 1 refused \(first: invalid: event id does not match/);
+    expect(output()).toMatch(/relay stopped: \d+ events accepted/);
+    const dumped = (await readFile(join(dir, "out.jsonl"), "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { event: { id: string } }).event.id);
+    expect(dumped).toContain(good.id);
+    expect(dumped).not.toContain(tampered.id);
+    expect(dumped.length).toBeGreaterThan(10); // relay-check's events too
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("`relay-check` exits 1 when the relay fails checks (a relay refusing every publish)", async () => {

@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import { SimNetwork } from "../../src/simulated-relay/network.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import type { NostrEvent, PublishAck, RelayConnection } from "../../src/relays/types.ts";
+import { verifiedSymbol, verifyEvent } from "nostr-tools/pure";
 import { key, sign } from "./helpers.ts";
 
 const T0 = 1_767_225_600;
@@ -30,6 +31,9 @@ describe("simulated relay: in-memory connections on the virtual scheduler", () =
     expect(ack?.ok).toBe(true);
     expect(eose).toBe(1);
     expect(got.map((x) => x.id)).toEqual([e.id]);
+    // The relay verified the signature; the nostr-tools mark travels with the event.
+    expect(verifyEvent(got[0]!)).toBe(true);
+    expect((got[0] as unknown as Record<symbol, unknown>)[verifiedSymbol]).toBe(true);
     // Each receiver gets its own object.
     got[0]!.content = "mutated";
     const again: NostrEvent[] = [];
