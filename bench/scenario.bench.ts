@@ -38,7 +38,15 @@ import type { Scenario } from "../src/scenarios/types.ts";
 
 const MEMBERS = Number(process.env.MEMBERS ?? process.argv.find((a) => a.startsWith("--members="))?.split("=")[1] ?? 40);
 const READDS = Number(process.env.READDS ?? 1);
-const params = { members: MEMBERS, readds: READDS, ...(MEMBERS < 100 ? { batch: Math.max(2, Math.round(MEMBERS / 6)), compliantLimit: MEMBERS } : {}) };
+const params = {
+  members: MEMBERS,
+  readds: READDS,
+  ...(MEMBERS < 100 ? { batch: Math.max(2, Math.round(MEMBERS / 6)), compliantLimit: MEMBERS } : {}),
+  ...(process.env.BATCH ? { batch: Number(process.env.BATCH) } : {}),
+  ...(process.env.MEMBER_UPDATES ? { memberUpdates: Number(process.env.MEMBER_UPDATES) } : {}),
+  ...(process.env.COMPLIANT_LIMIT ? { compliantLimit: Number(process.env.COMPLIANT_LIMIT) } : {}),
+};
+const RAW_ONLY = process.env.RAW_ONLY === "1";
 
 interface Measure {
   wallMs: number;
@@ -140,7 +148,7 @@ async function rawReplica(s: Scenario): Promise<{ commits: number; messages: num
 const scenario = buildCatalogueScenario("epoch-churn-150", { params });
 const out: Record<string, unknown> = { members: MEMBERS, params };
 const bench = new Bench({ iterations: 1, time: 0, warmup: false });
-bench.add(`harness epoch-churn (${MEMBERS} members)`, async () => {
+if (!RAW_ONLY) bench.add(`harness epoch-churn (${MEMBERS} members)`, async () => {
   let verdict = "";
   const m = await measure(async () => {
     const { result } = await runScenario(scenario, { catalogueName: "epoch-churn-150", replayFlags: `--members ${MEMBERS}` });
@@ -166,7 +174,7 @@ if (!out.raw) {
   // run it plainly to show the error
   await rawReplica(scenario);
 }
-const h = out.harness as Measure & { verdict: string };
+const h = (out.harness ?? { wallMs: NaN, cpuMs: NaN, peakRssMB: NaN, verdict: "not run" }) as Measure & { verdict: string };
 const r = out.raw as Measure;
 console.log(`epoch-churn-150 at ${MEMBERS} members (readds=${READDS})`);
 console.log("| run | wall s | CPU s | peak RSS MB |");

@@ -33,6 +33,14 @@ function prob(name: string) {
   };
 }
 
+function kindList(v: string): number[] {
+  const kinds = v.split(",").map((x) => x.trim()).filter(Boolean).map(Number);
+  if (kinds.length === 0 || kinds.some((k) => !Number.isInteger(k) || k < 0 || k > 65535)) {
+    throw new RelayCliError("CLI_BAD_OPTION", `--auth-kinds must be comma-separated kinds 0..65535, got ${JSON.stringify(v)}`, { option: "--auth-kinds", value: v });
+  }
+  return kinds;
+}
+
 /** `50` (fixed), `20-200` (uniform), `exp:80` (exponential mean), `lognormal:40:0.8` (median, sigma). */
 export function parseLatency(v: string): LatencyDist {
   const bad = (): never => {
@@ -79,6 +87,8 @@ interface RelayOpts {
   queueLimit?: number;
   faultLog?: string;
   control?: boolean;
+  authKinds?: number[];
+  authToPublish?: boolean;
   load?: string;
   dump?: string;
 }
@@ -95,6 +105,8 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
     name: o.name,
     refuseProtected: o.refuseProtected,
     control: o.control,
+    authRequiredForKinds: o.authKinds,
+    authRequiredToPublish: o.authToPublish,
     maxStoredEvents: o.retention,
     limits: {
       ...(o.maxEventBytes !== undefined && { maxEventBytes: o.maxEventBytes }),
@@ -141,6 +153,8 @@ export function register(program: Command): void {
     .option("--seed <s>", "seed of the fault draws", "relay")
     .option("--name <name>", "relay name (NIP-11)", "marmot-harness-relay")
     .option("--refuse-protected", "refuse NIP-70 protected events (as many public relays do)")
+    .option("--auth-to-publish", "refuse EVENTs until the connection authenticated (NIP-42)")
+    .option("--auth-kinds <kinds>", "serve these kinds only to their NIP-42-authenticated p-tagged recipient (strfry does this for 1059)", kindList)
     .option("--max-event-bytes <n>", "largest event accepted", int("--max-event-bytes", 1))
     .option("--max-message-bytes <n>", "largest client frame accepted", int("--max-message-bytes", 1))
     .option("--max-subscriptions <n>", "subscriptions per connection", int("--max-subscriptions", 1))
@@ -199,14 +213,14 @@ export function register(program: Command): void {
       let target: ConformanceTarget;
       if (url === "memory") {
         const sim = new SimulatedRelay({ name: "in-memory", scheduler: new RealtimeScheduler() });
-        target = { name: "in-memory", url: sim.url, open: (client) => openRelay({ sim }, { client }) };
+        target = { name: "in-memory", url: sim.url, open: (client, co) => openRelay({ sim }, { client, ...co }) };
       } else if (url === "local") {
         const local = await LocalNostrRelay.start();
         stop = () => local.close();
-        target = { name: "@nostr-relay/core", url: local.url, open: () => openRelay(local.url) };
+        target = { name: "@nostr-relay/core", url: local.url, open: (_c, co) => openRelay(local.url, { ...co }) };
       } else {
         openRelay(url); // validates the URL (typed error on bad input)
-        target = { name: url, url, open: () => openRelay(url, { reconnect: false }) };
+        target = { name: url, url, open: (_c, co) => openRelay(url, { reconnect: false, ...co }) };
       }
       try {
         const report = await runConformance(target, { timeoutMs: o.timeout, seed: o.seed, only: o.only?.split(",").map((s) => s.trim()) });

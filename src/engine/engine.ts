@@ -184,7 +184,7 @@ interface PendingRec {
   groupId: Hex;
   fromEpoch: bigint;
   event: NostrEvent;
-  result: CreateCommitResult;
+  newState: ClientState;
   welcomes: PendingWelcome[];
   oobTree?: Uint8Array;
   now: number;
@@ -426,6 +426,31 @@ class Engine implements MarmotEngine {
     rec.lastStateBytes = undefined;
   }
 
+  /**
+   * An unconfirmed commit is stored too: after a restart between publishing it and the relay OK,
+   * `confirmCommit(id)` still applies it (ts-mls cannot process its own commit from the wire).
+   */
+  private async persistPending(p: PendingRec): Promise<void> {
+    const rec = {
+      id: p.id,
+      groupId: p.groupId,
+      fromEpoch: p.fromEpoch.toString(),
+      event: p.event,
+      newState: b64(encode(clientStateEncoder, p.newState)),
+      welcomes: p.welcomes,
+      oobTree: p.oobTree ? b64(p.oobTree) : undefined,
+      now: p.now,
+      pathFollowUp: p.pathFollowUp ?? false,
+      auto: p.auto ?? false,
+    };
+    await this.storage.put(`pending/${p.id}`, utf8.encode(JSON.stringify(rec)));
+  }
+
+  private async dropPending(id: string): Promise<void> {
+    this.pending.delete(id);
+    await this.storage.delete(`pending/${id}`);
+  }
+
   private async persistKeyPackage(kp: StoredKeyPackage): Promise<void> {
     const rec = {
       ref: kp.ref,
@@ -452,6 +477,32 @@ class Engine implements MarmotEngine {
       const kp: StoredKeyPackage = { ref: r.ref, eventId: r.eventId, kind: r.kind, relays: r.relays, lastResort: r.lastResort, publicPackage: pub, privatePackage: priv };
       if (r.d !== undefined) kp.d = r.d;
       this.keyPackages.set(r.ref, kp);
+    }
+    for (const key of await this.storage.list("pending/")) {
+      const raw = await this.storage.get(key);
+      if (!raw) continue;
+      const r = JSON.parse(dec.decode(raw)) as {
+        id: string;
+        groupId: Hex;
+        fromEpoch: string;
+        event: NostrEvent;
+        newState: string;
+        welcomes: PendingWelcome[];
+        oobTree?: string;
+        now: number;
+        pathFollowUp: boolean;
+        auto: boolean;
+      };
+      const newState = decode(clientStateDecoder, unb64(r.newState));
+      if (!newState) throw new EngineError("STORAGE_CORRUPT", `pending commit ${r.id} cannot be decoded`);
+      const p: PendingRec = { id: r.id, groupId: r.groupId, fromEpoch: BigInt(r.fromEpoch), event: r.event, newState, welcomes: r.welcomes, now: r.now };
+      if (r.oobTree !== undefined) p.oobTree = unb64(r.oobTree);
+      if (r.pathFollowUp) p.pathFollowUp = true;
+      if (r.auto) p.auto = true;
+      this.pending.set(r.id, p);
+      this.seenIds.add(r.event.id);
+      const n = Number(r.id.split("-").at(-1));
+      if (Number.isInteger(n) && n > this.pendingCounter) this.pendingCounter = n;
     }
     for (const key of await this.storage.list("group/")) {
       if (!key.endsWith("/meta")) continue;
@@ -704,11 +755,12 @@ class Engine implements MarmotEngine {
     const keys = rec.keys.get(rec.state.groupContext.epoch) ?? (await this.epochKeys(rec.state));
     const event = this.wrapGroupMessage(rec, result.commit, keys, now);
     const id = `${rec.groupId.slice(0, 16)}-${rec.state.groupContext.epoch}-${++this.pendingCounter}`;
-    const p: PendingRec = { id, groupId: rec.groupId, fromEpoch: rec.state.groupContext.epoch, event, result, welcomes, now };
+    const p: PendingRec = { id, groupId: rec.groupId, fromEpoch: rec.state.groupContext.epoch, event, newState: result.newState, welcomes, now };
     if (oobTree !== undefined) p.oobTree = oobTree;
     if (flags.pathFollowUp) p.pathFollowUp = true;
     if (flags.auto) p.auto = true;
     this.pending.set(id, p);
+    await this.persistPending(p);
     this.markSeen(event);
     return {
       id,
@@ -892,19 +944,19 @@ class Engine implements MarmotEngine {
     return this.serial(async () => {
       const p = this.pending.get(pendingId);
       if (!p) throw new EngineError("COMMIT_UNKNOWN", `no pending commit ${pendingId}`);
-      this.pending.delete(pendingId);
+      await this.dropPending(pendingId);
       const rec = this.activeGroup(p.groupId);
       if (rec.state.groupContext.epoch !== p.fromEpoch) {
         throw new EngineError("COMMIT_SUPERSEDED", `another commit for epoch ${p.fromEpoch} was applied first; this one lost the race`, { groupId: p.groupId, epoch: p.fromEpoch.toString() });
       }
-      await this.advance(rec, rec.state, p.result.newState, { eventId: p.event.id, createdAt: p.event.created_at });
+      await this.advance(rec, rec.state, p.newState, { eventId: p.event.id, createdAt: p.event.created_at });
       const welcomes = p.welcomes.map((w) => wrapSeal(w.seal, w.recipient, p.now, this.rb));
       const conf: CommitConfirmation = { groupId: p.groupId, epoch: rec.state.groupContext.epoch, welcomes };
       if (p.oobTree !== undefined) {
         conf.outOfBandTrees = Object.fromEntries(p.welcomes.map((w) => [w.recipient, p.oobTree as Uint8Array]));
       }
       // Other pending commits for the same epoch can no longer be applied.
-      for (const [id, o] of this.pending) if (o.groupId === p.groupId && o.fromEpoch === p.fromEpoch) this.pending.delete(id);
+      for (const [id, o] of this.pending) if (o.groupId === p.groupId && o.fromEpoch === p.fromEpoch) await this.dropPending(id);
       const outcomes = await this.retryHeld(rec, p.now);
       if (outcomes.length > 0) conf.outcomes = outcomes;
       if (p.pathFollowUp && rec.active) {
@@ -918,6 +970,7 @@ class Engine implements MarmotEngine {
   abandonCommit(pendingId: string): void {
     const p = this.pending.get(pendingId);
     this.pending.delete(pendingId);
+    void this.serial(() => this.storage.delete(`pending/${pendingId}`));
     if (p) {
       const rec = this.groupsById.get(p.groupId);
       if (rec) rec.retryHeld = true;
@@ -983,7 +1036,8 @@ class Engine implements MarmotEngine {
     if (rec.retryHeld) out.push(...(await this.retryHeld(rec, now)));
     const first = await this.process445(rec, event, now);
     out.push(first);
-    if (first.kind !== "deferred") out.push(...(await this.retryHeld(rec, now)));
+    // Held events are retried only when the group state moved (new epoch, new proposal, abandoned commit).
+    if (rec.retryHeld) out.push(...(await this.retryHeld(rec, now)));
     if (rec.metaDirty) await this.persistMeta(rec);
     return out;
   }
@@ -1164,7 +1218,7 @@ class Engine implements MarmotEngine {
   }
 
   private async applyCommit(rec: GroupRec, msg: MlsFramedMessage, event: NostrEvent, base: ClientState, rollback: boolean): Promise<Outcome> {
-    const baseData = readGroupDataExtension(base.groupContext.extensions);
+    const baseData = base === rec.state ? rec.data : readGroupDataExtension(base.groupContext.extensions);
     let info: { committerLeaf: number | undefined; proposals: ProposalWithSender[] } | undefined;
     let violation: string | undefined;
     const callback: IncomingMessageCallback = (inc) => {
@@ -1221,7 +1275,7 @@ class Engine implements MarmotEngine {
     await this.advance(rec, base, next, { eventId: event.id, createdAt: event.created_at });
     // Our unconfirmed commits for this epoch lost; after a rollback, every unconfirmed commit of ours
     // was built on the discarded branch.
-    for (const [id, p] of this.pending) if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) this.pending.delete(id);
+    for (const [id, p] of this.pending) if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) await this.dropPending(id);
     return this.commitOutcome(rec, base, info, event, rollback, !rec.active, groupDataChanged);
   }
 

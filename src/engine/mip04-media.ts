@@ -283,7 +283,8 @@ export interface ParseImetaOptions {
 
 /**
  * Parse and validate a MIP-04 `imeta` tag. Every entry must be `"<field> <value>"` with a non-empty
- * field name; `url m filename x n v` are required; no field may appear twice; `v` must be `mip04-v2`
+ * field name (the value may be empty: `"dim "` is a present-but-empty optional field, read as absent,
+ * as MDK does); `url m filename x n v` are required; no field may appear twice; `v` must be `mip04-v2`
  * (`mip04-v1` is deprecated and rejected); `x` is 64 hex, `n` 24 hex; unknown fields are kept in `extra`.
  */
 export function parseImetaTag(tag: readonly unknown[], opts: ParseImetaOptions = {}): ParsedImeta {
@@ -293,7 +294,7 @@ export function parseImetaTag(tag: readonly unknown[], opts: ParseImetaOptions =
     const entry = tag[i];
     if (typeof entry !== "string") throw new MediaError("IMETA_MALFORMED_ENTRY", `entry ${i} is not a string`, { index: i });
     const sp = entry.indexOf(" ");
-    if (sp <= 0 || sp === entry.length - 1) {
+    if (sp <= 0) {
       throw new MediaError("IMETA_MALFORMED_ENTRY", `entry ${i} ("${entry.slice(0, 40)}") is not "<field> <value>"`, { index: i });
     }
     const key = entry.slice(0, sp);
@@ -336,7 +337,7 @@ export function parseImetaTag(tag: readonly unknown[], opts: ParseImetaOptions =
 
   let dim: ParsedImeta["dim"];
   const rawDim = fields.get("dim");
-  if (rawDim !== undefined) {
+  if (rawDim !== undefined && rawDim !== "") {
     const m = /^([1-9][0-9]{0,9})x([1-9][0-9]{0,9})$/.exec(rawDim);
     const w = m ? Number(m[1]) : NaN;
     const h = m ? Number(m[2]) : NaN;

@@ -624,6 +624,11 @@ export function validateCommand(value: unknown, protocol: PeerProtocolName = PEE
   if (type === "initialize" && !strict && typeof value.root !== "string") {
     throw bad("command(initialize).root", `is required by ${MDK_NODE_PROTOCOL_VERSION}`, { command: type });
   }
+  if (!strict) {
+    // Under MDK's protocol our extensions are not acted on: keep MDK's fields only.
+    const known = Object.keys(spec.fields).filter((f) => !EXTENSION_FIELDS[type as PeerCommandType]?.includes(f));
+    return Object.fromEntries(Object.entries(value).filter(([k]) => k === "type" || known.includes(k))) as unknown as PeerCommand;
+  }
   return value as unknown as PeerCommand;
 }
 

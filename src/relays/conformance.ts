@@ -10,6 +10,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { finalizeEvent, getPublicKey } from "nostr-tools/pure";
 import { createRng, type Rng } from "../sim/random.ts";
 import { describeError } from "../errors.ts";
+import type { Nip01ClientOptions } from "./nip01-client.ts";
 import type { Filter, NostrEvent, PublishAck, RelayConnection } from "./types.ts";
 
 export type CheckStatus = "pass" | "fail" | "info" | "skip";
@@ -36,7 +37,7 @@ export interface ConformanceTarget {
   name: string;
   url: string;
   /** A new, not yet connected connection for a named client. */
-  open(client: string): RelayConnection;
+  open(client: string, opts?: { authSigner?: Nip01ClientOptions["authSigner"] }): RelayConnection;
 }
 
 export interface ConformanceOptions {
@@ -55,7 +56,8 @@ interface Ctx {
   key(label: string): { sk: Uint8Array; pk: string };
   hex(): string;
   sign(kind: number, tags: string[][], content: string, opts?: { key?: string; createdAt?: number }): NostrEvent;
-  connect(client: string): Promise<RelayConnection>;
+  /** With `authAs`, the connection answers NIP-42 challenges with that key. */
+  connect(client: string, opts?: { authAs?: string }): Promise<RelayConnection>;
   publish(c: RelayConnection, e: NostrEvent): Promise<PublishAck>;
   query(c: RelayConnection, filters: Filter[]): Promise<NostrEvent[]>;
 }
@@ -151,8 +153,10 @@ export const CHECKS: CheckDef[] = [
       const e = ctx.sign(1059, [["p", rcpt]], "wrapped", { key: "ephemeral", createdAt: ctx.now() - 2 * 86400 + 17 });
       const a = await ctx.publish(c, e);
       if (!a.ok) return fail(ackText(a));
-      const got = await ctx.query(c, [{ kinds: [1059], "#p": [rcpt] }]);
-      const since = await ctx.query(c, [{ kinds: [1059], "#p": [rcpt], since: ctx.now() - 7 * 86400 }]);
+      // Read as the recipient, who can answer a NIP-42 challenge (relays may restrict kind 1059).
+      const r = await ctx.connect("rcpt", { authAs: "rcpt" });
+      const got = await ctx.query(r, [{ kinds: [1059], "#p": [rcpt] }]);
+      const since = await ctx.query(r, [{ kinds: [1059], "#p": [rcpt], since: ctx.now() - 7 * 86400 }]);
       return got.some((x) => x.id === e.id) && since.some((x) => x.id === e.id) ? pass() : fail(`found ${got.length} (no since), ${since.length} (since 7 days)`);
     },
   },
@@ -319,7 +323,8 @@ export const CHECKS: CheckDef[] = [
       const e = ctx.sign(1059, [["p", rcpt]], content, { key: "ephemeral2" });
       const a = await ctx.publish(c, e);
       if (!a.ok) return fail(ackText(a));
-      const got = await ctx.query(c, [{ kinds: [1059], "#p": [rcpt] }]);
+      const r = await ctx.connect("big-rcpt", { authAs: "big-rcpt" });
+      const got = await ctx.query(r, [{ kinds: [1059], "#p": [rcpt] }]);
       return got[0]?.content === content ? pass(`${JSON.stringify(e).length} bytes`) : fail(`returned ${got.length} events${got[0] ? " with different content" : ""}`);
     },
   },
@@ -365,6 +370,33 @@ export const CHECKS: CheckDef[] = [
       await waitUntil(() => live, Math.min(2000, ctx.timeoutMs));
       const stored = await ctx.query(c, [{ kinds: [20444], "#t": [tag] }]);
       return info(`${ackText(a)}; live ${live ? "yes" : "no"}; stored ${stored.length > 0 ? "yes" : "no"}`);
+    },
+  },
+  {
+    id: "auth-1059",
+    title: "reading kind 1059 without NIP-42 AUTH",
+    why: "informational: relays that require AUTH for gift wraps need clients that authenticate to fetch Welcomes",
+    async run(ctx) {
+      const c = await ctx.connect("a");
+      const rcpt = ctx.key("auth-rcpt").pk;
+      await ctx.publish(c, ctx.sign(1059, [["p", rcpt]], "wrap", { key: "ephemeral3" }));
+      const anon = await ctx.connect("anon");
+      let closed = "";
+      const got = await new Promise<number>((resolve) => {
+        let n = 0;
+        anon.subscribe([{ kinds: [1059], "#p": [rcpt] }], {
+          onEvent: () => n++,
+          onEose: () => resolve(n),
+          onClosed: (why) => {
+            closed = why;
+            resolve(n);
+          },
+        });
+        setTimeout(() => resolve(n), ctx.timeoutMs);
+      });
+      const authed = await ctx.connect("auth-rcpt", { authAs: "auth-rcpt" });
+      const mine = await ctx.query(authed, [{ kinds: [1059], "#p": [rcpt] }]);
+      return info(`${closed ? `without AUTH: CLOSED "${closed}"` : `without AUTH: ${got} served`}; as the recipient: ${mine.length} served`);
     },
   },
   {
@@ -447,8 +479,9 @@ export async function runConformance(target: ConformanceTarget, opts: Conformanc
       hex: () => bytesToHex(rng.bytes(32)),
       sign: (kind, tags, content, o = {}) =>
         finalizeEvent({ kind, tags, content, created_at: o.createdAt ?? Math.floor(Date.now() / 1000) }, key(o.key ?? "a").sk) as NostrEvent,
-      connect: async (client) => {
-        const c = target.open(client);
+      connect: async (client, o = {}) => {
+        const signer = o.authAs === undefined ? undefined : (t: Parameters<NonNullable<Nip01ClientOptions["authSigner"]>>[0]) => finalizeEvent(t, key(o.authAs as string).sk) as NostrEvent;
+        const c = target.open(client, signer ? { authSigner: signer } : {});
         conns.push(c);
         await c.connect();
         return c;

@@ -42,6 +42,11 @@ export interface Nip01ClientOptions {
   reconnect?: ReconnectOptions | false;
   /** Called for every NOTICE. */
   onNotice?(text: string): void;
+  /**
+   * NIP-42: sign the relay's AUTH challenge (a kind 22242 template) when the relay answers
+   * `auth-required:` to a REQ or an EVENT; the REQ or EVENT is then sent again once.
+   */
+  authSigner?(template: { kind: number; created_at: number; tags: string[][]; content: string }): NostrEvent | Promise<NostrEvent>;
 }
 
 interface PendingPublish {
@@ -63,6 +68,13 @@ export abstract class Nip01Client implements RelayConnection {
   protected readonly subs = new Map<string, ActiveSub>();
   readonly notices: string[] = [];
   private subCounter = 0;
+  private challenge: string | undefined;
+  private authState: "none" | "pending" | "done" = "none";
+  private authEventId: string | undefined;
+  private authWaiters: ((ok: boolean) => void)[] = [];
+  private readonly authRetried = new Set<string>();
+  /** Pubkey this connection authenticated as (NIP-42), if any. */
+  authenticatedAs: string | undefined;
   private reconnectAttempts = 0;
   private closedByUser = false;
   private cancelReconnect: (() => void) | undefined;
@@ -98,6 +110,7 @@ export abstract class Nip01Client implements RelayConnection {
   /** Call when the transport is (again) open: resubscribe and resend unanswered events. */
   protected transportOpened(): void {
     this._status = "open";
+    this.authRetried.clear();
     this.reconnectAttempts = 0;
     for (const s of this.subs.values()) this.sendFrame(["REQ", s.id, ...s.filters]);
     for (const p of this.pending.values()) this.sendFrame(["EVENT", p.event]);
@@ -105,6 +118,10 @@ export abstract class Nip01Client implements RelayConnection {
 
   /** Call when the transport dropped without the user closing it. */
   protected transportLost(reason: string): void {
+    this.challenge = undefined;
+    this.authState = "none";
+    this.authenticatedAs = undefined;
+    for (const w of this.authWaiters.splice(0)) w(false);
     if (this._status === "closed" && this.closedByUser) return;
     this._status = "closed";
     const rc = this.opts.reconnect;
@@ -147,9 +164,29 @@ export abstract class Nip01Client implements RelayConnection {
         if (s && typeof msg[2] === "object" && msg[2] !== null) s.handlers.onEvent(msg[2] as NostrEvent);
         return;
       }
+      case "AUTH":
+        if (typeof msg[1] === "string") this.challenge = msg[1];
+        return;
       case "OK": {
+        if (msg[1] === this.authEventId && this.authState === "pending") {
+          this.authState = msg[2] === true ? "done" : "none";
+          if (msg[2] !== true) this.authenticatedAs = undefined;
+          for (const w of this.authWaiters.splice(0)) w(msg[2] === true);
+          return;
+        }
         const p = this.pending.get(msg[1] as string);
         if (!p) return;
+        if (msg[2] !== true && typeof msg[3] === "string" && msg[3].startsWith("auth-required:") && this.canAuth(`event:${p.event.id}`)) {
+          void this.authenticate().then((ok) => {
+            if (ok && this.pending.get(p.event.id) === p) this.sendFrame(["EVENT", p.event]);
+            else if (this.pending.get(p.event.id) === p) {
+              this.pending.delete(p.event.id);
+              p.cancel();
+              p.resolve({ relay: this.url, eventId: p.event.id, ok: false, message: msg[3] as string, at: this.timers.now() });
+            }
+          });
+          return;
+        }
         this.pending.delete(msg[1] as string);
         p.cancel();
         p.resolve({ relay: this.url, eventId: p.event.id, ok: msg[2] === true, message: typeof msg[3] === "string" ? msg[3] : "", at: this.timers.now() });
@@ -161,6 +198,18 @@ export abstract class Nip01Client implements RelayConnection {
       case "CLOSED": {
         const s = this.subs.get(msg[1] as string);
         if (!s) return;
+        const why = typeof msg[2] === "string" ? msg[2] : "";
+        if (why.startsWith("auth-required:") && this.canAuth(`sub:${s.id}`)) {
+          void this.authenticate().then((ok) => {
+            if (this.subs.get(s.id) !== s) return;
+            if (ok) this.sendFrame(["REQ", s.id, ...s.filters]);
+            else {
+              this.subs.delete(s.id);
+              s.handlers.onClosed?.(why);
+            }
+          });
+          return;
+        }
         this.subs.delete(s.id);
         s.handlers.onClosed?.(typeof msg[2] === "string" ? msg[2] : "");
         return;
@@ -172,6 +221,45 @@ export abstract class Nip01Client implements RelayConnection {
       default:
       // AUTH and others: not handled by this client.
     }
+  }
+
+  /** One AUTH retry per subscription or event per connection, and only with a signer and a challenge. */
+  private canAuth(key: string): boolean {
+    if (!this.opts.authSigner || this.challenge === undefined || this.authRetried.has(key)) return false;
+    this.authRetried.add(key);
+    return true;
+  }
+
+  /** Answer the relay's NIP-42 challenge; resolves true once the relay accepted it. */
+  authenticate(): Promise<boolean> {
+    if (this.authState === "done") return Promise.resolve(true);
+    const signer = this.opts.authSigner;
+    const challenge = this.challenge;
+    if (!signer || challenge === undefined) return Promise.resolve(false);
+    const waiter = new Promise<boolean>((resolve) => this.authWaiters.push(resolve));
+    if (this.authState === "none") {
+      this.authState = "pending";
+      void (async () => {
+        try {
+          const ev = await signer({ kind: 22242, created_at: Math.floor(this.timers.now() / 1000), tags: [["relay", this.url], ["challenge", challenge]], content: "" });
+          this.authEventId = ev.id;
+          this.authenticatedAs = ev.pubkey;
+          const cancel = this.timers.set(this.opts.publishTimeoutMs ?? 10_000, () => {
+            if (this.authState !== "pending" || this.authEventId !== ev.id) return;
+            this.authState = "none";
+            this.authenticatedAs = undefined;
+            for (const w of this.authWaiters.splice(0)) w(false);
+          });
+          this.authWaiters.push(() => cancel());
+          if (!this.sendFrame(["AUTH", ev])) throw new Error("not connected");
+        } catch {
+          this.authState = "none";
+          this.authenticatedAs = undefined;
+          for (const w of this.authWaiters.splice(0)) w(false);
+        }
+      })();
+    }
+    return waiter;
   }
 
   publish(event: NostrEvent, opts: { timeoutMs?: number } = {}): Promise<PublishAck> {

@@ -166,6 +166,7 @@ export class ScenarioRun {
   private readonly timer: Timer;
   private workDir: string | undefined;
   private blossom: { url: string; stop(): Promise<void> } | undefined;
+  private readonly allowedErrors = new Map<string, { index: number; count: number; message: string }>();
   private ownWorkDir = false;
   readonly seed: string;
   readonly simulated: boolean;
@@ -709,7 +710,12 @@ export class ScenarioRun {
             message = `failed as expected: ${describeError(e)}`;
           } else if (st.allowError && (st.allowError === "*" || st.allowError === code)) {
             message = `failed (allowed): ${describeError(e)}`;
-            this.notes.push(`step ${i} (${st.type}) failed as allowed: ${describeError(e)}`);
+            const same = this.allowedErrors.get(code);
+            if (same) same.count++;
+            else {
+              const note = { index: i, count: 1, message: describeError(e) };
+              this.allowedErrors.set(code, note);
+            }
             this.history.record("runner", "info", "allowed-error", { index: i, code, message: describeError(e), details: isHarnessError(e) ? e.details : {} });
           } else {
             v = "fail";
@@ -786,6 +792,7 @@ export class ScenarioRun {
       if (row && p.n > 0) row.processMsPerMember = round(p.total / p.n);
     });
     this.fillWelcomeSizes();
+    for (const [code, a] of this.allowedErrors) this.notes.push(`${a.count} step(s) failed as allowed with ${code}, first at step ${a.index}: ${a.message}`);
     this.noteWelcomeWall();
     this.history.record("runner", verdict === "pass" ? "ok" : "fail", "run", { verdict, failures: this.failures.length });
     const expected = this.scenario.expect ?? "pass";
@@ -854,7 +861,7 @@ export class ScenarioRun {
     const largest = sizes.reduce<(typeof sizes)[number] | undefined>((m, w) => (!m || w.members > m.members ? w : m), undefined);
     if (!refused && !largest) return;
     const refusal = refused ? ` First refusal: ${String(refused.data.message).replace(/^WELCOME_TOO_LARGE: /, "")}.` : " No invite was refused for size.";
-    const fit = largest ? `Largest group whose Welcome fit a gift wrap: ${largest.members} members (Welcome seal ${largest.rumorBytes} B, gift wrap event ${largest.wrapBytes ?? "?"} B).` : "";
+    const fit = largest ? `Largest group whose Welcome fit a gift wrap: ${largest.members} members (seal content ${largest.rumorBytes} B, gift wrap event ${largest.wrapBytes ?? "?"} B).` : "";
     if (refused || this.scenario.name === "welcome-size-limit") this.notes.push(`${fit}${refusal}`);
   }
 

@@ -4,6 +4,8 @@
  * relay frames through the session's sink. Everything here is synchronous and deterministic;
  * time comes from the injected clock. It knows nothing of MLS.
  */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import { getEventHash, verifyEvent } from "nostr-tools/pure";
 import type { Clock } from "../sim/clock.ts";
 import { compileFilter, matchCompiled, validateFilter, type CompiledFilter } from "./filter.ts";
@@ -73,6 +75,14 @@ export interface RelayCoreOptions {
   /** Retention limit: keep at most this many events (oldest created_at evicted). */
   maxStoredEvents?: number;
   hooks?: RelayHooks;
+  /**
+   * NIP-42: events of these kinds are served (stored and live) only to an authenticated client
+   * named in their `p` tags, and a REQ asking for them without AUTH is CLOSED "auth-required:"
+   * (strfry's default for kind 1059). The relay sends an AUTH challenge on connect.
+   */
+  authRequiredForKinds?: number[];
+  /** NIP-42: refuse EVENTs with `auth-required:` until the connection authenticated (any key). */
+  authRequiredToPublish?: boolean;
   /** Share verified signatures between relays (default: a cache of this relay's own). */
   signatureCache?: SignatureCache;
 }
@@ -127,6 +137,9 @@ const ID_IN_TEXT = /"id"\s*:\s*"([0-9a-f]{64})"/;
 
 export class CoreSession {
   readonly subs = new Map<string, Subscription>();
+  /** NIP-42 challenge sent to this connection, and the pubkeys it authenticated as. */
+  readonly challenge: string;
+  readonly authed = new Set<string>();
   private readonly eventBucket: TokenBucket;
   private readonly reqBucket: TokenBucket;
   closed = false;
@@ -139,6 +152,7 @@ export class CoreSession {
     readonly client: string,
     readonly sink: FrameSink,
   ) {
+    this.challenge = bytesToHex(sha256(utf8ToBytes(`${core.name}/${id}/challenge`))).slice(0, 32);
     this.eventBucket = new TokenBucket(core.limits.maxEventsPerSecond, core.clock.now());
     this.reqBucket = new TokenBucket(core.limits.maxReqsPerSecond, core.clock.now());
   }
@@ -183,6 +197,9 @@ export class CoreSession {
       case "REQ":
         this.onReq(msg);
         return;
+      case "AUTH":
+        this.onAuth(msg);
+        return;
       case "CLOSE":
         if (msg.length !== 2 || typeof msg[1] !== "string") {
           this.notice("invalid: CLOSE takes one subscription id");
@@ -225,12 +242,44 @@ export class CoreSession {
     const shape = checkShape(e, this.core.limits);
     if (shape) return fail(`invalid: ${shape}`);
     const event = e as unknown as NostrEvent;
+    if (this.core.authToPublish && this.authed.size === 0) return fail("auth-required: authenticate (NIP-42) before publishing");
     if (!this.eventBucket.take(this.core.clock.now())) return fail(`rate-limited: more than ${this.core.limits.maxEventsPerSecond} events per second`);
-    const size = JSON.stringify(event).length;
+    const json = JSON.stringify(event);
+    const size = json.length * 3 > this.core.limits.maxEventBytes ? Buffer.byteLength(json, "utf8") : json.length;
     if (size > this.core.limits.maxEventBytes) {
       return fail(`invalid: event too large (${size} bytes, limit ${this.core.limits.maxEventBytes})`);
     }
     this.core.accept(this, event, fail);
+  }
+
+  private onAuth(msg: unknown[]): void {
+    const e = msg[1] as Record<string, unknown> | undefined;
+    const shape = msg.length === 2 ? checkShape(e, this.core.limits) : "AUTH takes exactly one event";
+    if (shape) {
+      const id = typeof e === "object" && e !== null && typeof e.id === "string" && HEX64.test(e.id) ? e.id : undefined;
+      if (id) this.sink(["OK", id, false, `invalid: ${shape}`]);
+      else this.notice(`invalid: ${shape}`);
+      return;
+    }
+    const ev = e as unknown as NostrEvent;
+    const no = (why: string): void => this.sink(["OK", ev.id, false, `invalid: ${why}`]);
+    if (ev.kind !== 22242) return no("AUTH event must be kind 22242");
+    if (!ev.tags.some((t) => t[0] === "challenge" && t[1] === this.challenge)) return no("AUTH challenge does not match");
+    if (!ev.tags.some((t) => t[0] === "relay" && typeof t[1] === "string" && t[1].length > 0)) return no("AUTH event needs a relay tag");
+    const nowSec = Math.floor(this.core.clock.now() / 1000);
+    if (Math.abs(ev.created_at - nowSec) > 600) return no("AUTH created_at is more than 10 minutes off");
+    const own: NostrEvent = { id: ev.id, pubkey: ev.pubkey, created_at: ev.created_at, kind: ev.kind, tags: ev.tags, content: ev.content, sig: ev.sig };
+    if (getEventHash(own) !== own.id) return no("event id does not match the serialized event");
+    if (!verifyEvent(own)) return no("signature verification failed");
+    this.authed.add(own.pubkey);
+    this.sink(["OK", own.id, true, ""]);
+  }
+
+  /** May this connection see this event (NIP-42 restricted kinds)? */
+  canSee(e: NostrEvent): boolean {
+    if (!this.core.restrictedKinds.has(e.kind)) return true;
+    if (this.authed.size === 0) return false;
+    return e.tags.some((t) => t[0] === "p" && t[1] !== undefined && this.authed.has(t[1]));
   }
 
   private onReq(msg: unknown[]): void {
@@ -260,10 +309,17 @@ export class CoreSession {
       this.sink(["CLOSED", subId, `rate-limited: too many subscriptions (limit ${L.maxSubscriptions})`]);
       return;
     }
-    this.core.stats.reqs++;
     const typed = filters as Filter[];
+    const restricted = this.core.restrictedKinds;
+    if (restricted.size > 0 && this.authed.size === 0 && typed.some((f) => f.kinds?.some((k) => restricted.has(k)))) {
+      this.subs.delete(subId);
+      this.sink(["CLOSED", subId, `auth-required: kinds ${[...restricted].join(", ")} are served only to their authenticated recipient (NIP-42)`]);
+      return;
+    }
+    this.core.stats.reqs++;
     this.subs.set(subId, { id: subId, filters: typed.map(compileFilter) });
-    const stored = this.core.store.query(typed, Math.floor(this.core.clock.now() / 1000), L.maxLimit);
+    let stored = this.core.store.query(typed, Math.floor(this.core.clock.now() / 1000), L.maxLimit);
+    if (restricted.size > 0) stored = stored.filter((e) => this.canSee(e));
     const plan = this.core.hooks.planEose?.(this, subId, stored.length);
     const eoseAt = plan ? Math.max(0, Math.min(plan.after, stored.length)) : stored.length;
     for (let i = 0; i < stored.length; i++) {
@@ -322,6 +378,8 @@ export class RelayCore {
   refuseProtected: boolean;
   verifySignatures: boolean;
   readonly signatureCache: SignatureCache;
+  readonly restrictedKinds: Set<number>;
+  readonly authToPublish: boolean;
   hooks: RelayHooks;
   store: EventStore;
   readonly sessions = new Map<string, CoreSession>();
@@ -336,6 +394,8 @@ export class RelayCore {
     this.verifySignatures = opts.verifySignatures ?? true;
     this.hooks = opts.hooks ?? {};
     this.signatureCache = opts.signatureCache ?? new SignatureCache();
+    this.restrictedKinds = new Set(opts.authRequiredForKinds ?? []);
+    this.authToPublish = opts.authRequiredToPublish ?? false;
     this.store = new EventStore({ maxEvents: opts.maxStoredEvents });
   }
 
@@ -343,6 +403,7 @@ export class RelayCore {
     const sid = id ?? `${this.name}#${this.nextSession++}`;
     const s = new CoreSession(this, sid, client, sink);
     this.sessions.set(sid, s);
+    if (this.restrictedKinds.size > 0 || this.authToPublish) sink(["AUTH", s.challenge]);
     return s;
   }
 
@@ -422,7 +483,9 @@ export class RelayCore {
 
   /** Deliver an accepted event to every live subscription that matches it. */
   broadcast(event: NostrEvent): void {
+    const restricted = this.restrictedKinds.has(event.kind);
     for (const s of this.sessions.values()) {
+      if (restricted && !s.canSee(event)) continue;
       for (const sub of s.subs.values()) {
         for (const f of sub.filters) {
           if (matchCompiled(f, event)) {

@@ -10,17 +10,19 @@ export type { NostrEvent, Filter };
 export type ClientMessage =
   | ["EVENT", NostrEvent]
   | ["REQ", string, ...Filter[]]
-  | ["CLOSE", string];
+  | ["CLOSE", string]
+  | ["AUTH", NostrEvent];
 
 export type RelayMessage =
   | ["EVENT", string, NostrEvent]
   | ["OK", string, boolean, string]
   | ["EOSE", string]
   | ["CLOSED", string, string]
-  | ["NOTICE", string];
+  | ["NOTICE", string]
+  | ["AUTH", string];
 
 /** The machine-readable prefixes NIP-01 defines for OK and CLOSED messages. */
-export type ReasonPrefix = "duplicate" | "pow" | "blocked" | "rate-limited" | "invalid" | "restricted" | "mute" | "error";
+export type ReasonPrefix = "duplicate" | "pow" | "blocked" | "rate-limited" | "invalid" | "restricted" | "mute" | "error" | "auth-required";
 
 export function reason(prefix: ReasonPrefix, text: string): string {
   return `${prefix}: ${text}`;

@@ -85,7 +85,7 @@ export class RelayServer {
       description: this.opts.description ?? "marmot-harness simulated relay (in-memory, fault injection)",
       software: "marmot-harness",
       version: VERSION,
-      supported_nips: [1, 9, 11, 40, ...(this.relay.core.refuseProtected ? [] : [70])],
+      supported_nips: [1, 9, 11, 40, ...(this.relay.core.restrictedKinds.size > 0 || this.relay.core.authToPublish ? [42] : []), ...(this.relay.core.refuseProtected ? [] : [70])].sort((a, b) => a - b),
       limitation: {
         max_message_length: L.maxMessageBytes,
         max_event_bytes: L.maxEventBytes,
@@ -94,9 +94,9 @@ export class RelayServer {
         max_limit: L.maxLimit,
         max_event_tags: L.maxEventTags,
         max_subid_length: L.maxSubscriptionIdLength,
-        auth_required: false,
         payment_required: false,
-        restricted_writes: false,
+        restricted_writes: this.relay.core.authToPublish,
+        auth_required: this.relay.core.authToPublish,
       },
     };
   }

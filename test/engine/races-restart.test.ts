@@ -158,4 +158,31 @@ describe("restart from FileStorage", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("a commit published just before the committer restarts can still be confirmed after it", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "marmot-engine-p-"));
+    try {
+      const rng = createRng("pend-a");
+      const opts = () => ({ secretKey: secretFor("pend-a"), storage: new FileStorage(dir), randomBytes: (n: number) => rng.bytes(n) });
+      let alice = await createEngine(opts());
+      const bob = await makeEngine("pend-b");
+      const g = await alice.createGroup({ name: "p", relays: RELAYS, now: T0 });
+      const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0 });
+      const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+      // the commit went to the relays; alice restarts before the OK is handled
+      alice = await createEngine(opts());
+      expect(kinds(await alice.processEvent(p.event, T0 + 2))).toEqual(["duplicate"]);
+      const conf = await alice.confirmCommit(p.id);
+      expect(conf.epoch).toBe(1n);
+      const [o] = await deliver([bob], conf.welcomes, T0 + 3);
+      expect(o![0]!.kind).toBe("welcome");
+      const m = await bob.sendMessage(g.groupId, { kind: 9, content: "made it" }, T0 + 4);
+      expect((await alice.processEvent(m, T0 + 4))[0]).toMatchObject({ kind: "application", rumor: { content: "made it" } });
+      // confirmed commits leave nothing behind
+      alice = await createEngine(opts());
+      await expect(alice.confirmCommit(p.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

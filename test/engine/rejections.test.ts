@@ -1,7 +1,8 @@
 import { describe, it, expect } from "vitest";
 import { finalizeEvent, getEventHash } from "nostr-tools/pure";
 import { createApplicationMessage, createCommit, createProposal, defaultProposalTypes, makeCustomExtension } from "ts-mls";
-import { buildGroup, deliver, forge445, kinds, makeEngine, storedState, RELAYS, T0 } from "./helpers.ts";
+import { buildGroup, deliver, forge445, kinds, makeEngine, secretFor, storedState, RELAYS, T0 } from "./helpers.ts";
+import { sealRumor, unwrapWelcome, wrapSeal } from "../../src/engine/mip02-welcome.ts";
 import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { buildGroupEvent, encryptContentR1, toBase64 } from "../../src/engine/mip03-group-events.ts";
 import { encodeGroupData, EXT } from "./group-data-shim.ts";
@@ -146,6 +147,39 @@ describe("inbound rejections", () => {
     expect(kinds(await bob.processEvent(msg, T0))).toEqual(["ignored"]);
     // bob's KeyPackage was not consumed by eve's failure and still joins
     const o = await bob.processEvent(conf.welcomes[0]!, T0 + 3);
+    expect(o[0]!.kind).toBe("welcome");
+  });
+});
+
+describe("Welcome checks", () => {
+  it("a Welcome whose e tag names another KeyPackage is rejected and the KeyPackage still joins later", async () => {
+    const alice = await makeEngine("wle-a");
+    const bob = await makeEngine("wle-b");
+    const g = await alice.createGroup({ name: "g", relays: RELAYS, now: T0 });
+    const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0 });
+    const p = await alice.inviteMembers(g.groupId, [kp], T0 + 1);
+    const conf = await alice.confirmCommit(p.id);
+    const genuine = conf.welcomes[0]!;
+    const rng = createRng("wle");
+    const { rumor } = unwrapWelcome(genuine, secretFor("wle-b"));
+    const forge = (tags: string[][]) => {
+      const unsigned = { kind: 444, pubkey: rumor.pubkey, created_at: rumor.created_at, tags, content: rumor.content };
+      const r = { ...unsigned, id: getEventHash(unsigned) };
+      return wrapSeal(sealRumor(r, secretFor("wle-a"), bob.pubkey, T0 + 1, (n) => rng.bytes(n)), bob.pubkey, T0 + 1, (n) => rng.bytes(n));
+    };
+    const otherE = rumor.tags.map((t) => (t[0] === "e" ? ["e", "ab".repeat(32)] : t));
+    expect(firstCode(await bob.processEvent(forge(otherE), T0 + 2))).toBe("WELCOME_KP_MISMATCH");
+    const noEncoding = rumor.tags.filter((t) => t[0] !== "encoding");
+    expect(firstCode(await bob.processEvent(forge(noEncoding), T0 + 2))).toBe("WELCOME_BAD_ENCODING");
+    const noRelays = rumor.tags.filter((t) => t[0] !== "relays");
+    expect(firstCode(await bob.processEvent(forge(noRelays), T0 + 2))).toBe("WELCOME_BAD_RELAYS");
+    // a Welcome sealed by someone else than the rumor's author
+    const unsigned = { kind: 444, pubkey: rumor.pubkey, created_at: rumor.created_at, tags: rumor.tags, content: rumor.content };
+    const r = { ...unsigned, id: getEventHash(unsigned) };
+    const sealedByEve = wrapSeal(sealRumor(r, secretFor("wle-eve"), bob.pubkey, T0 + 1, (n) => rng.bytes(n)), bob.pubkey, T0 + 1, (n) => rng.bytes(n));
+    expect(firstCode(await bob.processEvent(sealedByEve, T0 + 2))).toBe("WELCOME_AUTHOR_MISMATCH");
+    // nothing was consumed: the genuine Welcome joins
+    const o = await bob.processEvent(genuine, T0 + 3);
     expect(o[0]!.kind).toBe("welcome");
   });
 });

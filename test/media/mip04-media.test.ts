@@ -162,7 +162,6 @@ describe("parseImetaTag", () => {
   const cases: [string, () => unknown[], string][] = [
     ["not an imeta tag", () => ["e", ...good().slice(1)], "IMETA_NOT_IMETA"],
     ["entry without a space", () => [...good(), "garbage"], "IMETA_MALFORMED_ENTRY"],
-    ["entry with an empty value", () => [...good(), "k "], "IMETA_MALFORMED_ENTRY"],
     ["entry with an empty name", () => [...good(), " value"], "IMETA_MALFORMED_ENTRY"],
     ["non-string entry", () => [...good(), 5], "IMETA_MALFORMED_ENTRY"],
     ["duplicate x", () => [...good(), `x ${"00".repeat(32)}`], "IMETA_DUPLICATE_FIELD"],
@@ -196,6 +195,16 @@ describe("parseImetaTag", () => {
   it.each(cases)("rejects %s", (_name, make, code) => {
     expect(codeOf(() => parseImetaTag(make()))).toBe(code);
     if (code !== "IMETA_NOT_IMETA") expect(MEDIA_ERROR_RULES[code as keyof typeof MEDIA_ERROR_RULES]).toMatch(/^MIP04-MD-0[1-8]$/);
+  });
+
+  it("accepts present-but-empty optional fields and a one-space filename (as MDK and its fixtures do)", () => {
+    const p = parseImetaTag([...good().filter((e) => !e.startsWith("dim ")), "dim ", "thumbhash "]);
+    expect(p.dim).toBeUndefined();
+    expect(p.extra).toEqual({ thumbhash: "" });
+    expect(parseImetaTag(replace("filename", " ")).filename).toBe(" ");
+    expect(codeOf(() => parseImetaTag(replace("x", "")))).toBe("IMETA_BAD_X");
+    expect(codeOf(() => parseImetaTag(replace("m", "")))).toBe("IMETA_BAD_MIME");
+    expect(codeOf(() => parseImetaTag(replace("filename", "")))).toBe("IMETA_BAD_FILENAME");
   });
 
   it("accepts a non-canonical m in lenient mode, canonicalised (MDK behaviour)", () => {

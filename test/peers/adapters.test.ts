@@ -41,11 +41,11 @@ async function twoPeerSmoke(open: (name: string) => Promise<PeerTransport>): Pro
     const gid = created.group_id_hex;
     await x.request({ type: "send_application", action_id: "s", group: gid, payload: "through the adapter" });
     let seen: PeerObservation | undefined;
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 150; i++) {
       await y.request({ type: "catch_up", action_id: `c${i}`, full_history: false });
       seen = obs(await y.request({ type: "observe", action_id: `o${i}`, group: gid }).catch(() => ({ type: "observation", action_id: "", observation: undefined as never })));
       if (seen?.application?.visible_plaintexts.includes("through the adapter") || seen?.messages?.some((m) => m.content === "through the adapter")) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 40));
     }
     const plaintexts = [...(seen?.application?.visible_plaintexts ?? []), ...(seen?.messages ?? []).map((m) => m.content)];
     expect(plaintexts).toContain("through the adapter");

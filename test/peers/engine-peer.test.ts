@@ -36,11 +36,11 @@ function obs(b: PeerResponseBody): PeerObservation {
 
 /** Process what arrived until `done` holds (relays deliver asynchronously). */
 async function until(p: PeerProcess, done: (o: PeerObservation) => boolean, group?: string): Promise<PeerObservation> {
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 150; i++) {
     await p.request({ type: "catch_up", action_id: `c${i}`, full_history: false });
     const o = obs(await p.request({ type: "observe", action_id: `o${i}`, ...(group ? { group } : {}) }));
     if (done(o)) return o;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 40));
   }
   throw new Error(`${p.name}: condition not reached`);
 }
@@ -114,13 +114,13 @@ describe("our engine as a peer (separate processes, WebSocket relay on 127.0.0.1
     await y.request({ type: "select_group", group: "main", group_id_hex: created.group_id_hex });
     await x.request({ type: "send_application", action_id: "step-2", payload: "mdk says hi" });
     let seen: PeerObservation | undefined;
-    for (let i = 0; i < 50 && !seen?.application?.visible_plaintexts.includes("mdk says hi"); i++) {
+    for (let i = 0; i < 150 && !seen?.application?.visible_plaintexts.includes("mdk says hi"); i++) {
       await y.request({ type: "catch_up", action_id: `c${i}`, full_history: false });
       seen = await y
         .request({ type: "observe", action_id: `o${i}` })
         .then(obs)
         .catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 40));
     }
     expect(seen?.application?.visible_plaintexts).toEqual(["mdk says hi"]);
     expect(seen?.protocol).toMatchObject({ epoch: 1, member_identities: ["x", "y"], admin_identities: ["x"], member_count: 2 });

@@ -11,7 +11,10 @@ import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { History } from "../../src/history.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import { createRng } from "../../src/sim/random.ts";
+import { fileURLToPath } from "node:url";
 import { createPeerAgent, implementationStatus, refusals } from "../../src/peers/implementations.ts";
+import { PeerAgent } from "../../src/peers/peer-agent.ts";
+import { PeerProcess } from "../../src/peers/process.ts";
 import { ProfileMismatchError, detectProfile } from "../../src/peers/profile-detect.ts";
 import { finalizeEvent } from "nostr-tools/pure";
 import { startLoopbackRelay, type LoopbackRelay } from "./loopback-relay.ts";
@@ -41,9 +44,9 @@ function context(history: History): AgentContext {
 }
 
 /** Let every agent process what arrived until nothing moves for a while (as the runner does on real relays). */
-async function settle(agents: Agent[]): Promise<void> {
+async function settle(agents: Agent[], quietRounds = 3): Promise<void> {
   let quiet = 0;
-  while (quiet < 3) {
+  while (quiet < quietRounds) {
     const busy = agents.filter((a) => a.hasWork());
     if (busy.length) {
       quiet = 0;
@@ -56,7 +59,7 @@ async function settle(agents: Agent[]): Promise<void> {
 }
 
 /**
- * A catalogue-like scenario (invite, messages both ways, self-update, removal) acted out through
+ * A catalogue-like scenario (invite, messages both ways, removal) acted out through
  * the Agent interface. `outOfProcess` names the agents that run as `marmot-harness peer` children.
  */
 async function act(outOfProcess: string[]): Promise<{ history: History; agents: Record<string, Agent> }> {
@@ -81,12 +84,10 @@ async function act(outOfProcess: string[]): Promise<{ history: History; agents: 
     await bob.send(g.groupId, { content: "hello from bob" });
     await alice.send(g.groupId, { content: "hello from alice" });
     await settle(all);
-    await carol.selfUpdate(g.groupId);
-    await settle(all);
     await alice.remove(g.groupId, [carol.pubkey]);
     await settle(all);
     await bob.send(g.groupId, { content: "carol is gone" });
-    await settle(all);
+    await settle(all, 8);
     // Final state snapshot, as the runner records it for the convergence checker.
     for (const a of all) {
       const v = await a.groupView(g.groupId);
@@ -100,6 +101,7 @@ async function act(outOfProcess: string[]): Promise<{ history: History; agents: 
 
 describe("PeerAgent: scenarios with some agents out of process", () => {
   it("gives the same verdicts in process and out of process", async () => {
+    // (invite, messages both ways, removal; self-update is covered by engine-peer.test.ts)
     const inProcess = await act([]);
     const mixed = await act(["bob", "carol"]);
     const verdicts = (h: History): Record<string, string> => Object.fromEntries(runInvariants(h.entries).map((c) => [c.name, c.verdict]));
@@ -147,6 +149,28 @@ describe("PeerAgent: scenarios with some agents out of process", () => {
     expect(history.entries.some((x) => x.op === "profile" && x.data.profile === "R2")).toBe(true);
     // The peer process was ended with the run.
     await peer.stop();
+  });
+
+  it("surfaces a peer that dies mid-scenario as PEER_EXITED, and stops cleanly", async () => {
+    const history = new History({ now: () => Date.now() });
+    const fixture = fileURLToPath(new URL("./fixtures/misbehaving-peer.mjs", import.meta.url));
+    let proc: PeerProcess | undefined;
+    const peer = new PeerAgent(context(history), {
+      name: "crashy",
+      implementation: "fixture",
+      relays: [relay.url],
+      capabilities: [],
+      profileCheck: false,
+      pollMs: 0,
+      open: async () => (proc = await PeerProcess.spawn({ name: "crashy", command: process.execPath, args: [fixture, "die-on", "send_application"], killGraceMs: 200 })),
+    });
+    await peer.start();
+    expect(peer.pubkey).toBe("a".repeat(64));
+    const e = await peer.send("00", { content: "x" }).catch((x: unknown) => x);
+    expect((e as { code?: string }).code).toBe("PEER_EXITED");
+    await expect(peer.groups()).rejects.toMatchObject({ code: "PEER_EXITED" });
+    await peer.stop();
+    expect(proc?.exited?.code).toBe(3);
   });
 
   it("lists implementations with skip reasons and refuses what an adapter cannot do", () => {

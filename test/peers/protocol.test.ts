@@ -107,6 +107,16 @@ describe("peer protocol requests", () => {
     expect(MDK_COMMAND_TYPES).toContain("send_application");
     const ok = decodeRequest(req({ type: "send_application", action_id: "a", payload: "p", future_field: 1 }, MDK_NODE_PROTOCOL_VERSION));
     expect(ok.protocol).toBe(MDK_NODE_PROTOCOL_VERSION);
+    expect(ok.command).toEqual({ type: "send_application", action_id: "a", payload: "p" });
+    // Our extensions are not acted on under MDK's name: they are dropped, not validated.
+    const inv = decodeRequest(req({ type: "invite_members", action_id: "a", member_accounts: [A], group: 5 }, MDK_NODE_PROTOCOL_VERSION));
+    expect(inv.command).toEqual({ type: "invite_members", action_id: "a", member_accounts: [A] });
+    expect(decodeRequest(req({ type: "initialize", participant: "p", root: "/r", relay_urls: ["ws://127.0.0.1:1"], seed: "s" }, MDK_NODE_PROTOCOL_VERSION)).command).toEqual({
+      type: "initialize",
+      participant: "p",
+      root: "/r",
+      relay_urls: ["ws://127.0.0.1:1"],
+    });
     expect(codeOf(() => decodeRequest(req({ type: "ping", action_id: "a" }, MDK_NODE_PROTOCOL_VERSION)))).toBe("PEER_PROTOCOL_UNSUPPORTED");
     // MDK requires a root on initialize.
     expect(codeOf(() => decodeRequest(req({ type: "initialize", participant: "p", relay_urls: ["ws://127.0.0.1:1"] }, MDK_NODE_PROTOCOL_VERSION)))).toBe("PEER_PROTOCOL_BAD_SHAPE");

@@ -29,7 +29,7 @@ describe("relay conformance suite", () => {
 
   it("in-memory relay passes every check", async () => {
     const sim = new SimulatedRelay({ name: "in-memory", scheduler: new RealtimeScheduler() });
-    const r = await runConformance({ name: "in-memory", url: sim.url, open: (client) => openRelay({ sim }, { client }) }, { seed: "conf" });
+    const r = await runConformance({ name: "in-memory", url: sim.url, open: (client, co) => openRelay({ sim }, { client, ...co }) }, { seed: "conf" });
     reports.push(r);
     expectAllPass(r);
   });
@@ -37,9 +37,21 @@ describe("relay conformance suite", () => {
   it("our WebSocket server passes every check", async () => {
     const s = await startRelayServer();
     try {
-      const r = await runConformance({ name: "marmot-harness relay (ws)", url: s.url, open: () => openRelay(s.url) }, { seed: "conf" });
+      const r = await runConformance({ name: "marmot-harness relay (ws)", url: s.url, open: (_c, co) => openRelay(s.url, { ...co }) }, { seed: "conf" });
       reports.push(r);
       expectAllPass(r);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("our WebSocket server with strfry's kind 1059 policy (NIP-42 AUTH to read) passes every check: the suite authenticates as the recipient", async () => {
+    const s = await startRelayServer({ authRequiredForKinds: [1059] });
+    try {
+      const r = await runConformance({ name: "ours, AUTH for 1059", url: s.url, open: (_c, co) => openRelay(s.url, { ...co }) }, { seed: "conf" });
+      reports.push(r);
+      expectAllPass(r);
+      expect(r.results.find((x) => x.id === "auth-1059")?.detail).toMatch(/^without AUTH: CLOSED "auth-required: .*"; as the recipient: 1 served$/);
     } finally {
       await s.close();
     }
@@ -48,7 +60,7 @@ describe("relay conformance suite", () => {
   it("@nostr-relay/core (started locally on 127.0.0.1) passes every check", async () => {
     const n = await LocalNostrRelay.start();
     try {
-      const r = await runConformance({ name: "@nostr-relay/core 0.0.40", url: n.url, open: () => openRelay(n.url) }, { seed: "conf", timeoutMs: 2000 });
+      const r = await runConformance({ name: "@nostr-relay/core 0.0.40", url: n.url, open: (_c, co) => openRelay(n.url, { ...co }) }, { seed: "conf", timeoutMs: 2000 });
       reports.push(r);
       expectAllPass(r);
     } finally {
@@ -77,7 +89,7 @@ describe("relay conformance suite", () => {
       }
       const relay = await startContainerRelay(name);
       try {
-        const r = await runConformance({ name, url: relay.url, open: () => openRelay(relay.url) });
+        const r = await runConformance({ name, url: relay.url, open: (_c, co) => openRelay(relay.url, { ...co }) });
         reports.push(r);
         expect(r.results.length).toBe(CHECKS.length);
       } finally {

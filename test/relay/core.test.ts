@@ -188,6 +188,9 @@ describe("relay core: NIP-01", () => {
     const big = pub(sign(A.sk, 1, T0, [], "x".repeat(3000)));
     expect(big[2]).toBe(false);
     expect(String(big[3])).toMatch(/^invalid: event too large/);
+    // Size is in UTF-8 bytes: 700 three-byte characters are 2,100 bytes.
+    const wide = pub(sign(A.sk, 1, T0, [], "€".repeat(700)));
+    expect(String(wide[3])).toMatch(/^invalid: event too large \(2\d{3} bytes/);
     req("a", {});
     req("b", {});
     expect(req("c", {})).toEqual([["CLOSED", "c", "rate-limited: too many subscriptions (limit 2)"]]);
@@ -197,9 +200,9 @@ describe("relay core: NIP-01", () => {
     expect(req("d", {}, {}, {})[0]?.[2]).toMatch(/^invalid: too many filters/);
     out.length = 0;
     const answers = [1, 2, 3, 4, 5].map((i) => pub(sign(A.sk, 1, T0, [], `flood ${i}`)));
-    expect(answers.filter((m) => m[2] === true)).toHaveLength(2); // one token went to the oversized event
-    expect(answers.filter((m) => String(m[3]).startsWith("rate-limited:")).length).toBe(3);
-    expect(core.store.size).toBe(2);
+    expect(answers.filter((m) => m[2] === true)).toHaveLength(1); // two tokens went to the oversized events
+    expect(answers.filter((m) => String(m[3]).startsWith("rate-limited:")).length).toBe(4);
+    expect(core.store.size).toBe(1);
   });
 
   it("rate-limits REQ floods with CLOSED rate-limited: and refills over time", () => {
@@ -229,5 +232,45 @@ describe("relay core: NIP-01", () => {
     expect(out[0]?.[0]).toBe("CLOSED");
     const e = sign(A.sk, 1, T0);
     expect(pub(e)[2]).toBe(true);
+  });
+
+  it("NIP-42: restricted kinds need AUTH; gift wraps go only to their authenticated recipient", () => {
+    const { core, s, out, req, pub, ids } = setup({ authRequiredForKinds: [1059] });
+    const B2 = key("b2");
+    const forA = sign(B.sk, 1059, T0 - 100, [["p", A.pk]], "for a");
+    const forB = sign(B.sk, 1059, T0 - 100, [["p", B2.pk]], "for b2");
+    pub(forA);
+    pub(forB);
+    const closed = req("w", { kinds: [1059], "#p": [A.pk] });
+    expect(closed).toHaveLength(1);
+    expect(closed[0]?.[0]).toBe("CLOSED");
+    expect(String(closed[0]?.[2])).toMatch(/^auth-required:/);
+    // Other kinds need no AUTH.
+    expect(req("n", { kinds: [1] }).at(-1)).toEqual(["EOSE", "n"]);
+    const auth = (tags: string[][], created = T0) => sign(A.sk, 22242, created, tags);
+    const bad = auth([["relay", "wss://r"], ["challenge", "wrong"]]);
+    out.length = 0;
+    s.handle(["AUTH", plain(bad)]);
+    expect(out[0]?.slice(0, 3)).toEqual(["OK", bad.id, false]);
+    const stale = auth([["relay", "wss://r"], ["challenge", s.challenge]], T0 - 3600);
+    out.length = 0;
+    s.handle(["AUTH", plain(stale)]);
+    expect(out[0]?.[2]).toBe(false);
+    const good = auth([["relay", "wss://r"], ["challenge", s.challenge]]);
+    out.length = 0;
+    s.handle(["AUTH", plain(good)]);
+    expect(out).toEqual([["OK", good.id, true, ""]]);
+    // Authenticated as A: only A's gift wraps, even when asking for everyone's.
+    expect(ids(req("w2", { kinds: [1059] }))).toEqual([forA.id]);
+    // Live: a new wrap for B2 is not delivered to A's subscription; one for A is.
+    const live: RelayMessage[] = [];
+    const other = core.openSession("x", (m) => live.push(m));
+    expect(live[0]?.[0]).toBe("AUTH");
+    out.length = 0;
+    pub(sign(B.sk, 1059, T0, [["p", B2.pk]], "live b2"));
+    const liveA = sign(B.sk, 1059, T0, [["p", A.pk]], "live a");
+    pub(liveA);
+    expect(ids(out)).toEqual([liveA.id]);
+    expect(other.authed.size).toBe(0);
   });
 });

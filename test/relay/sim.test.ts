@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import { SimNetwork } from "../../src/simulated-relay/network.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import type { NostrEvent, PublishAck, RelayConnection } from "../../src/relays/types.ts";
-import { verifiedSymbol, verifyEvent } from "nostr-tools/pure";
+import { finalizeEvent, verifiedSymbol, verifyEvent } from "nostr-tools/pure";
 import { key, sign } from "./helpers.ts";
 
 const T0 = 1_767_225_600;
@@ -323,5 +323,48 @@ describe("simulated relay: in-memory connections on the virtual scheduler", () =
     await net.scheduler.runUntilIdle();
     expect(got).toEqual(["boom", "after"]);
     expect(sched.taskErrors.map((x) => String(x.error))).toEqual(["Error: handler failed"]);
+  });
+
+  it("NIP-42 through the in-memory backend: a client with a signer authenticates and fetches its Welcome; one without is refused", async () => {
+    const net = new SimNetwork({ seed: 16 });
+    const r = net.addRelay("inbox", { authRequiredForKinds: [1059] });
+    const alice = await connected(net, "inbox", "alice");
+    const B = key("bob");
+    const wrap = sign(A.sk, 1059, T0 - 86400, [["p", B.pk]], "welcome");
+    const ack = alice.publish(wrap);
+    await net.scheduler.runUntilIdle();
+    expect((await ack).ok).toBe(true);
+    const withSigner = openRelay({ sim: r }, { client: "bob", authSigner: (t) => finalizeEvent(t, B.sk) as NostrEvent });
+    await withSigner.connect();
+    const got: string[] = [];
+    let eose = false;
+    withSigner.subscribe([{ kinds: [1059], "#p": [B.pk] }], { onEvent: (e) => got.push(e.id), onEose: () => (eose = true) });
+    await net.scheduler.runUntilIdle();
+    expect(eose).toBe(true);
+    expect(got).toEqual([wrap.id]);
+    expect((withSigner as unknown as { authenticatedAs?: string }).authenticatedAs).toBe(B.pk);
+    const noSigner = await connected(net, "inbox", "carol");
+    const closed: string[] = [];
+    noSigner.subscribe([{ kinds: [1059], "#p": [B.pk] }], { onEvent: () => {}, onClosed: (why) => closed.push(why) });
+    await net.scheduler.runUntilIdle();
+    expect(closed).toHaveLength(1);
+    expect(closed[0]).toMatch(/^auth-required:/);
+  });
+
+  it("NIP-42 for publishing: OK false auth-required:, then the client authenticates and the event is sent again", async () => {
+    const net = new SimNetwork({ seed: 17 });
+    const r = net.addRelay("closed", { authRequiredToPublish: true });
+    const anon = await connected(net, "closed", "anon");
+    const refused = anon.publish(sign(A.sk, 1, T0, [], "anon"));
+    await net.scheduler.runUntilIdle();
+    expect(await refused).toMatchObject({ ok: false });
+    expect((await refused).message).toMatch(/^auth-required:/);
+    const alice = openRelay({ sim: r }, { client: "alice", authSigner: (t) => finalizeEvent(t, A.sk) as NostrEvent });
+    await alice.connect();
+    const e = sign(A.sk, 1, T0, [], "authenticated");
+    const ok = alice.publish(e);
+    await net.scheduler.runUntilIdle();
+    expect(await ok).toMatchObject({ ok: true, eventId: e.id });
+    expect(r.core.store.has(e.id)).toBe(true);
   });
 });

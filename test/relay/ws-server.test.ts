@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import WebSocket from "ws";
 import { Relay, useWebSocketImplementation } from "nostr-tools/relay";
+import { finalizeEvent } from "nostr-tools/pure";
 import { RelayPool } from "nostr-relaypool";
 import { startRelayServer, type RelayServer } from "../../src/simulated-relay/ws-server.ts";
 import type { RelayMessage } from "../../src/simulated-relay/messages.ts";
@@ -304,5 +305,31 @@ describe("WebSocket relay server", () => {
     expect(c.status).toBe("closed");
     const idle = openRelay(server.url);
     expect(await idle.publish(sign(A.sk, 1, now()))).toMatchObject({ ok: false, message: "error: not connected" });
+  });
+
+  it("NIP-42 with nostr-tools as the client: AUTH, then the recipient reads its gift wrap; others are refused", async () => {
+    const s = await startRelayServer({ authRequiredForKinds: [1059] });
+    try {
+      const B = key("ws-auth-b");
+      const wrap = sign(A.sk, 1059, now() - 3600, [["p", B.pk]], "welcome wrap");
+      const pubc = openRelay(s.url);
+      await pubc.connect();
+      expect((await pubc.publish(wrap)).ok).toBe(true);
+      const r = await Relay.connect(s.url);
+      const start = Date.now();
+      while (!(r as unknown as { challenge?: string }).challenge && Date.now() - start < 2000) await new Promise((res) => setTimeout(res, 5));
+      await r.auth(async (t) => finalizeEvent(t, B.sk));
+      const got: string[] = [];
+      await new Promise<void>((resolve) => r.subscribe([{ kinds: [1059], "#p": [B.pk] }], { onevent: (e) => got.push(e.id), oneose: () => resolve() }));
+      expect(got).toEqual([wrap.id]);
+      r.close();
+      const anon = await Relay.connect(s.url);
+      const reason = await new Promise<string>((resolve) => anon.subscribe([{ kinds: [1059], "#p": [B.pk] }], { onevent: () => {}, onclose: (why) => resolve(why) }));
+      expect(reason).toMatch(/^auth-required:/);
+      anon.close();
+      await pubc.close();
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -190,7 +190,7 @@ export class MarmotTsTransport implements PeerTransport {
         return ack(c.action_id);
       case "remove_members": {
         const g = this.group(c.group);
-        const propose = this.lib.proposeRemoveUser;
+        const propose = this.lib.Proposals?.proposeRemoveUser ?? this.lib.proposeRemoveUser;
         if (typeof propose !== "function" || typeof g.commit !== "function") throw unsupported("remove");
         await g.commit({ extraProposals: c.member_accounts.map((a) => propose(a)) });
         return ack(c.action_id);

@@ -10,19 +10,22 @@ import { names, param, type CatalogueEntry } from "./types.ts";
 export const epochChurn: CatalogueEntry = {
   name: "epoch-churn-150",
   description: "Grow to 150 members in batches with interleaved removes, re-adds and self-updates, a message in every epoch, all members simulated.",
-  defaults: { members: 150, batch: 25, compliantLimit: 100, readds: 1 },
-  small: { members: 12, batch: 4, compliantLimit: 8, readds: 1 },
+  defaults: { members: 150, batch: 25, compliantLimit: 100, readds: 1, memberUpdates: 1 },
+  small: { members: 12, batch: 4, compliantLimit: 8, readds: 1, memberUpdates: 1 },
   tags: ["core", "slow"],
   build: (p, seed = "1") => {
     const total = param(p, epochChurn.defaults, "members");
     const batch = Math.max(1, param(p, epochChurn.defaults, "batch"));
     const limit = param(p, epochChurn.defaults, "compliantLimit");
     const readds = param(p, epochChurn.defaults, "readds");
+    // 0: only the admins self-update (avoids the ts-mls re-add/unmerged-leaves bug, see the docs)
+    const memberUpdates = param(p, epochChurn.defaults, "memberUpdates");
+    const updater = (m: string | undefined): string => (memberUpdates > 0 && m ? m : "admin");
     if (total < 6) throw new RangeError("epoch-churn needs at least 6 members");
     const ms = names("m", total - 2);
     const b = scenario("epoch-churn-150", epochChurn.description)
       .seed(seed)
-      .params({ members: total, batch, compliantLimit: limit, readds })
+      .params({ members: total, batch, compliantLimit: limit, readds, memberUpdates })
       .relay("r1")
       .agent("admin", { relays: ["r1"] })
       .agent("big", { relays: ["r1"], outOfBandRatchetTree: true })
@@ -43,7 +46,7 @@ export const epochChurn: CatalogueEntry = {
       say(group[0] as string);
       // interleave a self-update every other batch
       if ((i / batch) % 2 === 1) {
-        b.selfUpdate(ms[i] as string, "g");
+        b.selfUpdate(updater(ms[i]), "g");
         say(ms[i + 1] ?? "admin");
       }
     }
@@ -52,7 +55,7 @@ export const epochChurn: CatalogueEntry = {
     b.remove("admin", "g", leavers);
     size -= leavers.length;
     say("admin");
-    b.selfUpdate(ms[4] as string, "g");
+    b.selfUpdate(updater(ms[4]), "g");
     say(ms[4] as string);
     if (readds > 0) {
       b.invite(inviter(), "g", leavers, { description: `re-add ${leavers.length}` });
@@ -64,7 +67,7 @@ export const epochChurn: CatalogueEntry = {
     say(ms[0] as string);
     b.selfUpdate("big", "g");
     say("big");
-    b.selfUpdate(ms[0] as string, "g");
+    b.selfUpdate(updater(ms[0]), "g");
     say(ms[5] ?? "admin");
     return b.waitForConvergence("g", 300_000).assert("g", { members: size }).build();
   },
