@@ -27,7 +27,7 @@ import { History } from "../src/history.ts";
 import { EnginePeerHandler } from "../src/peers/engine-peer.ts";
 import { createPeerAgent } from "../src/peers/implementations.ts";
 import { PeerProcess } from "../src/peers/process.ts";
-import { HARNESS_BIN } from "../src/peers/adapters/engine-peer.ts";
+import { PEER_MAIN } from "../src/peers/adapters/engine-peer.ts";
 import { openRelay } from "../src/relays/open.ts";
 import { createRng } from "../src/sim/random.ts";
 import { startRelayServer } from "../src/simulated-relay/ws-server.ts";
@@ -71,7 +71,7 @@ for (let i = 0; i < 10 && !(await carol.groupView(g.groupId)); i++) {
 }
 
 // A bare peer process for the no-op, and the same handler in process.
-const proc = await PeerProcess.spawn({ name: "noop", command: process.execPath, args: [HARNESS_BIN, "peer"] });
+const proc = await PeerProcess.spawn({ name: "noop", command: process.execPath, args: [PEER_MAIN] });
 await proc.request({ type: "initialize", participant: "noop", relay_urls: [server.url], key_packages: 0 });
 const handler = new EnginePeerHandler({ engineFactory: createEngine, connect: (url) => openRelay(url) });
 await handler.handle({ type: "initialize", participant: "noop-in", relay_urls: [server.url], key_packages: 0 }, "marmot-harness-peer-v1");

@@ -78,6 +78,8 @@ export async function buildEngineFixture(profile: ProtocolProfile, seed = "check
         groupData: hex(encodeGroupData(ins.groupData)),
         requiredCapabilities: { extensions: ins.requiredCapabilities.extensions, proposals: ins.requiredCapabilities.proposals },
         admins: ins.admins,
+        epochCommitment: ins.epochCommitment,
+        conformanceExporter: hex(await ins.exporter("marmot", new TextEncoder().encode("convergence-conformance-v1"), 32)),
         agent: n,
       });
     }

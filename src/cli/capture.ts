@@ -3,6 +3,7 @@
  * traffic as JSONL capture records for later judgement with `check`.
  */
 import { createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { captureFromRelay } from "../checkers/compliance/index.ts";
 import { CheckCliError, parseKindsOption, parseSecondsOption } from "./check.ts";
@@ -43,9 +44,14 @@ export function register(program: Command): void {
           ...(opts.duration !== undefined ? { durationSecs: parseSecondsOption("--duration", opts.duration) as number } : {}),
         });
         process.stdout.write(`captured ${res.records.length} events from ${opts.relay} (${res.closedReason ?? "done"})\n`);
+      } catch (e) {
+        // Nothing was captured: do not leave an empty file behind.
+        await new Promise<void>((resolve) => out.end(() => resolve()));
+        await rm(opts.output, { force: true });
+        throw e;
       } finally {
         process.removeListener("SIGINT", onSigint);
-        await new Promise<void>((resolve) => out.end(() => resolve()));
+        if (!out.writableEnded) await new Promise<void>((resolve) => out.end(() => resolve()));
       }
     });
 }

@@ -3,10 +3,7 @@
  * WebSocket relays. stdout carries protocol lines only; every log goes to stderr.
  */
 import type { Command } from "commander";
-import { createEngine } from "../engine/engine.ts";
-import { EnginePeerHandler } from "../peers/engine-peer.ts";
-import { servePeer } from "../peers/server.ts";
-import { openRelay } from "../relays/open.ts";
+import { serveEnginePeerOnStdio } from "../peers/stdio-peer.ts";
 
 function int(name: string) {
   return (v: string): number => {
@@ -23,17 +20,7 @@ export function register(program: Command): void {
     .option("--publish-timeout <ms>", "how long to wait for relay OKs", int("publish-timeout"), 5000)
     .option("--eose-timeout <ms>", "how long catch-up waits for EOSE", int("eose-timeout"), 5000)
     .action(async (o: { publishTimeout: number; eoseTimeout: number }) => {
-      // Nothing but protocol lines may reach stdout.
-      console.log = console.error;
-      console.info = console.error;
-      console.warn = console.error;
-      const handler = new EnginePeerHandler({
-        engineFactory: createEngine,
-        connect: (url) => openRelay(url),
-        publishTimeoutMs: o.publishTimeout,
-        eoseTimeoutMs: o.eoseTimeout,
-      });
-      await servePeer(handler, process.stdin, process.stdout);
+      await serveEnginePeerOnStdio({ publishTimeoutMs: o.publishTimeout, eoseTimeoutMs: o.eoseTimeout });
       process.exitCode = 0;
     });
 }

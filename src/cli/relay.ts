@@ -89,6 +89,7 @@ interface RelayOpts {
   control?: boolean;
   authKinds?: number[];
   authToPublish?: boolean;
+  verifyWorkers?: number;
   load?: string;
   dump?: string;
 }
@@ -107,6 +108,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
     control: o.control,
     authRequiredForKinds: o.authKinds,
     authRequiredToPublish: o.authToPublish,
+    ...(o.verifyWorkers !== undefined && { verifyWorkers: o.verifyWorkers }),
     maxStoredEvents: o.retention,
     limits: {
       ...(o.maxEventBytes !== undefined && { maxEventBytes: o.maxEventBytes }),
@@ -175,6 +177,7 @@ export function register(program: Command): void {
     .option("--fault-log <file>", "write every fault record (JSONL) to this file")
     .option("--load <capture.jsonl>", "store the events of a capture (JSONL) before serving; they go through the relay's checks")
     .option("--dump <file>", "on stop, write the stored events as a capture (JSONL)")
+    .option("--verify-workers <n>", "worker threads for signature checks (default: cores - 1, at most 4)", int("--verify-workers"))
     .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
       const server = await startFromOptions(o);

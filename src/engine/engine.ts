@@ -54,8 +54,10 @@ import {
   type PrivateKeyPackage,
   type Proposal,
   type ProposalWithSender,
+  type EpochReceiverData,
   type RatchetTree,
   type RequiredCapabilities,
+  type SecretTree,
 } from "ts-mls";
 import { HarnessError, describeError, isHarnessError } from "../errors.ts";
 import { DEFAULT_PROFILE, type ProtocolProfile } from "../profile.ts";
@@ -160,6 +162,8 @@ interface GroupRec {
   lastStateEpoch?: bigint;
   /** Held events changed since the record was last written. */
   metaDirty?: boolean;
+  /** Past-epoch receiver data in storage, by epoch, with the secret tree that was written. */
+  storedHist: Map<bigint, SecretTree>;
 }
 
 interface StoredKeyPackage {
@@ -379,7 +383,7 @@ class Engine implements MarmotEngine {
     if (newSnapshotEpoch !== undefined) {
       const snap = rec.snapshots.get(newSnapshotEpoch);
       // The bytes last written for the current state are the snapshot's bytes when nothing changed since.
-      const bytes = rec.lastStateBytes !== undefined && rec.lastStateEpoch === newSnapshotEpoch ? rec.lastStateBytes : snap ? encode(clientStateEncoder, snap) : undefined;
+      const bytes = rec.lastStateBytes !== undefined && rec.lastStateEpoch === newSnapshotEpoch ? rec.lastStateBytes : snap ? encode(clientStateEncoder, withoutHistory(snap)) : undefined;
       if (bytes) await this.storage.put(`${p}snap/${newSnapshotEpoch.toString().padStart(20, "0")}`, bytes);
     }
     if (newSnapshotEpoch !== undefined) rec.storedSnapshots.add(newSnapshotEpoch);
@@ -390,7 +394,21 @@ class Engine implements MarmotEngine {
         rec.storedSnapshots.delete(e);
       }
     }
-    const stateBytes = encode(clientStateEncoder, rec.state);
+    // Past epochs are stored once each (key hist/<epoch>), not inside every copy of the state:
+    // the ts-mls encoding of a state with five past epochs is six ratchet trees.
+    const { epochReceiverDataEncoder } = await tsMlsInternals();
+    for (const [e, d] of rec.state.historicalReceiverData) {
+      if (rec.storedHist.get(e) === d.secretTree) continue;
+      await this.storage.put(`${p}hist/${e.toString().padStart(20, "0")}`, encode(epochReceiverDataEncoder, d));
+      rec.storedHist.set(e, d.secretTree);
+    }
+    for (const e of [...rec.storedHist.keys()]) {
+      if (!rec.state.historicalReceiverData.has(e)) {
+        await this.storage.delete(`${p}hist/${e.toString().padStart(20, "0")}`);
+        rec.storedHist.delete(e);
+      }
+    }
+    const stateBytes = encode(clientStateEncoder, withoutHistory(rec.state));
     await this.storage.put(`${p}state`, stateBytes);
     await this.storage.delete(`${p}secrets`);
     rec.lastStateBytes = stateBytes;
@@ -436,7 +454,7 @@ class Engine implements MarmotEngine {
       groupId: p.groupId,
       fromEpoch: p.fromEpoch.toString(),
       event: p.event,
-      newState: b64(encode(clientStateEncoder, p.newState)),
+      newState: b64(encode(clientStateEncoder, withoutHistory(p.newState))),
       welcomes: p.welcomes,
       oobTree: p.oobTree ? b64(p.oobTree) : undefined,
       now: p.now,
@@ -478,6 +496,58 @@ class Engine implements MarmotEngine {
       if (r.d !== undefined) kp.d = r.d;
       this.keyPackages.set(r.ref, kp);
     }
+    for (const key of await this.storage.list("group/")) {
+      if (!key.endsWith("/meta")) continue;
+      const gid = key.slice("group/".length, -"/meta".length);
+      const p = this.groupPrefix(gid);
+      const metaRaw = await this.storage.get(key);
+      const stateRaw = await this.storage.get(`${p}state`);
+      if (!metaRaw || !stateRaw) continue;
+      let state = decode(clientStateDecoder, stateRaw);
+      if (!state) throw new EngineError("STORAGE_CORRUPT", `group ${gid} state cannot be decoded`);
+      const { epochReceiverDataDecoder } = await tsMlsInternals();
+      const allHist = new Map<bigint, EpochReceiverData>();
+      for (const hk of await this.storage.list(`${p}hist/`)) {
+        const raw = await this.storage.get(hk);
+        const d = raw ? decode(epochReceiverDataDecoder, raw) : undefined;
+        if (!d) throw new EngineError("STORAGE_CORRUPT", `${hk} cannot be decoded`);
+        allHist.set(BigInt(hk.slice(`${p}hist/`.length)), d);
+      }
+      const historyBefore = (epoch: bigint) => newestEpochs(new Map([...allHist].filter(([e]) => e < epoch)), this.maxPast);
+      state = { ...state, historicalReceiverData: historyBefore(state.groupContext.epoch) };
+      const storedHist = new Map([...allHist].map(([e, d]) => [e, d.secretTree] as [bigint, SecretTree]));
+      const overlayRaw = await this.storage.get(`${p}secrets`);
+      if (overlayRaw) state = await applySecretsOverlay(state, JSON.parse(dec.decode(overlayRaw)) as SecretsOverlay);
+      const meta = JSON.parse(dec.decode(metaRaw)) as {
+        active: boolean;
+        leaving: boolean;
+        keys: { epoch: string; g: string; l: string; m: string }[];
+        applied: { epoch: string; id: Hex; at: number }[];
+        held: NostrEvent[];
+      };
+      const snapshots = new Map<bigint, ClientState>();
+      for (const sk of await this.storage.list(`${p}snap/`)) {
+        const raw = await this.storage.get(sk);
+        const s = raw ? decode(clientStateDecoder, raw) : undefined;
+        if (s) snapshots.set(BigInt(sk.slice(`${p}snap/`.length)), { ...s, historicalReceiverData: historyBefore(s.groupContext.epoch) });
+      }
+      const rec: GroupRec = {
+        groupId: gid,
+        state,
+        data: readGroupDataExtension(state.groupContext.extensions),
+        active: meta.active,
+        leaving: meta.leaving,
+        keys: new Map(meta.keys.map((k) => [BigInt(k.epoch), { epoch: BigInt(k.epoch), groupEventKey: unb64(k.g), legacyConversationKey: unb64(k.l), mediaExporter: unb64(k.m) }])),
+        snapshots,
+        applied: new Map(meta.applied.map((a) => [BigInt(a.epoch), { eventId: a.id, createdAt: a.at }])),
+        held: meta.held,
+        retryHeld: true,
+        storedSnapshots: new Set(snapshots.keys()),
+        storedHist,
+      };
+      this.groupsById.set(gid, rec);
+      this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
+    }
     for (const key of await this.storage.list("pending/")) {
       const raw = await this.storage.get(key);
       if (!raw) continue;
@@ -493,8 +563,17 @@ class Engine implements MarmotEngine {
         pathFollowUp: boolean;
         auto: boolean;
       };
-      const newState = decode(clientStateDecoder, unb64(r.newState));
-      if (!newState) throw new EngineError("STORAGE_CORRUPT", `pending commit ${r.id} cannot be decoded`);
+      const decoded = decode(clientStateDecoder, unb64(r.newState));
+      if (!decoded) throw new EngineError("STORAGE_CORRUPT", `pending commit ${r.id} cannot be decoded`);
+      const base = this.groupsById.get(r.groupId);
+      if (!base || base.state.groupContext.epoch !== BigInt(r.fromEpoch)) {
+        await this.storage.delete(key); // the group moved on: this commit can no longer be applied
+        continue;
+      }
+      // The state after the commit keeps the epoch it leaves as a past epoch (as ts-mls does).
+      const hist = new Map(base.state.historicalReceiverData);
+      hist.set(base.state.groupContext.epoch, receiverDataOf(base.state));
+      const newState: ClientState = { ...decoded, historicalReceiverData: newestEpochs(hist, this.maxPast) };
       const p: PendingRec = { id: r.id, groupId: r.groupId, fromEpoch: BigInt(r.fromEpoch), event: r.event, newState, welcomes: r.welcomes, now: r.now };
       if (r.oobTree !== undefined) p.oobTree = unb64(r.oobTree);
       if (r.pathFollowUp) p.pathFollowUp = true;
@@ -503,46 +582,6 @@ class Engine implements MarmotEngine {
       this.seenIds.add(r.event.id);
       const n = Number(r.id.split("-").at(-1));
       if (Number.isInteger(n) && n > this.pendingCounter) this.pendingCounter = n;
-    }
-    for (const key of await this.storage.list("group/")) {
-      if (!key.endsWith("/meta")) continue;
-      const gid = key.slice("group/".length, -"/meta".length);
-      const p = this.groupPrefix(gid);
-      const metaRaw = await this.storage.get(key);
-      const stateRaw = await this.storage.get(`${p}state`);
-      if (!metaRaw || !stateRaw) continue;
-      let state = decode(clientStateDecoder, stateRaw);
-      if (!state) throw new EngineError("STORAGE_CORRUPT", `group ${gid} state cannot be decoded`);
-      const overlayRaw = await this.storage.get(`${p}secrets`);
-      if (overlayRaw) state = await applySecretsOverlay(state, JSON.parse(dec.decode(overlayRaw)) as SecretsOverlay);
-      const meta = JSON.parse(dec.decode(metaRaw)) as {
-        active: boolean;
-        leaving: boolean;
-        keys: { epoch: string; g: string; l: string; m: string }[];
-        applied: { epoch: string; id: Hex; at: number }[];
-        held: NostrEvent[];
-      };
-      const snapshots = new Map<bigint, ClientState>();
-      for (const sk of await this.storage.list(`${p}snap/`)) {
-        const raw = await this.storage.get(sk);
-        const s = raw ? decode(clientStateDecoder, raw) : undefined;
-        if (s) snapshots.set(BigInt(sk.slice(`${p}snap/`.length)), s);
-      }
-      const rec: GroupRec = {
-        groupId: gid,
-        state,
-        data: readGroupDataExtension(state.groupContext.extensions),
-        active: meta.active,
-        leaving: meta.leaving,
-        keys: new Map(meta.keys.map((k) => [BigInt(k.epoch), { epoch: BigInt(k.epoch), groupEventKey: unb64(k.g), legacyConversationKey: unb64(k.l), mediaExporter: unb64(k.m) }])),
-        snapshots,
-        applied: new Map(meta.applied.map((a) => [BigInt(a.epoch), { eventId: a.id, createdAt: a.at }])),
-        held: meta.held,
-        retryHeld: true,
-        storedSnapshots: new Set(snapshots.keys()),
-      };
-      this.groupsById.set(gid, rec);
-      this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
     }
   }
 
@@ -729,6 +768,7 @@ class Engine implements MarmotEngine {
         held: [],
         retryHeld: false,
         storedSnapshots: new Set(),
+        storedHist: new Map(),
       };
       this.groupsById.set(gid, rec);
       this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
@@ -1386,6 +1426,7 @@ class Engine implements MarmotEngine {
       held: [],
       retryHeld: false,
       storedSnapshots: new Set(),
+      storedHist: new Map(),
     };
     this.groupsById.set(gid, rec);
     this.byNostrGroupId.set(bytesToHex(data.nostrGroupId), gid);
@@ -1437,6 +1478,26 @@ class Engine implements MarmotEngine {
       requiredCapabilities: { extensions: [...(req?.extensionTypes ?? [])], proposals: [...(req?.proposalTypes ?? [])], credentials: [...(req?.credentialTypes ?? [])] },
     };
   }
+}
+
+function withoutHistory(state: ClientState): ClientState {
+  return { ...state, historicalReceiverData: new Map() };
+}
+
+/** What ts-mls keeps of an epoch once it is in the past (addHistoricalReceiverData). */
+function receiverDataOf(state: ClientState): EpochReceiverData {
+  return {
+    secretTree: state.secretTree,
+    ratchetTree: state.ratchetTree,
+    senderDataSecret: state.keySchedule.senderDataSecret,
+    groupContext: state.groupContext,
+    resumptionPsk: state.keySchedule.resumptionPsk,
+  };
+}
+
+function newestEpochs(m: Map<bigint, EpochReceiverData>, max: number): Map<bigint, EpochReceiverData> {
+  const keys = [...m.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(-max);
+  return new Map(keys.map((k) => [k, m.get(k) as EpochReceiverData]));
 }
 
 interface SecretsOverlay {

@@ -2,13 +2,13 @@
  * A few ts-mls 2.0.0-rc.10 functions that its package `exports` map does not expose: the sender
  * data of a PrivateMessage (needed to learn the MLS sender of an application message, which
  * `processMessage` does not return), the ratchet tree codec (for the experimental out-of-band
- * tree) and the secret tree codec (to persist the per-message key ratchet without rewriting the
- * whole group state). They are loaded from the installed package's own files by URL, never reimplemented.
+ * tree) and the secret tree and past-epoch codecs (to persist the per-message key ratchet and the
+ * retained epochs without rewriting the whole group state). They are loaded from the installed package's own files by URL, never reimplemented.
  */
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
-import type { CiphersuiteImpl, Decoder, Encoder, PrivateMessage, RatchetTree, SecretTree } from "ts-mls";
+import type { CiphersuiteImpl, Decoder, Encoder, EpochReceiverData, PrivateMessage, RatchetTree, SecretTree } from "ts-mls";
 
 export interface SenderData {
   leafIndex: number;
@@ -22,6 +22,8 @@ interface Internals {
   ratchetTreeDecoder: Decoder<RatchetTree>;
   secretTreeEncoder: Encoder<SecretTree>;
   secretTreeDecoder: Decoder<SecretTree>;
+  epochReceiverDataEncoder: Encoder<EpochReceiverData>;
+  epochReceiverDataDecoder: Decoder<EpochReceiverData>;
 }
 
 let loaded: Promise<Internals> | undefined;
@@ -34,14 +36,17 @@ export function tsMlsInternals(): Promise<Internals> {
     const pm = (await import(url("privateMessage.js"))) as Pick<Internals, "decryptSenderData">;
     const rt = (await import(url("ratchetTree.js"))) as Pick<Internals, "ratchetTreeEncoder" | "ratchetTreeDecoder">;
     const st = (await import(url("secretTree.js"))) as Pick<Internals, "secretTreeEncoder" | "secretTreeDecoder">;
+    const erd = (await import(url("epochReceiverData.js"))) as Pick<Internals, "epochReceiverDataEncoder" | "epochReceiverDataDecoder">;
     if (
       typeof pm.decryptSenderData !== "function" ||
       typeof rt.ratchetTreeEncoder !== "function" ||
       typeof rt.ratchetTreeDecoder !== "function" ||
       typeof st.secretTreeEncoder !== "function" ||
-      typeof st.secretTreeDecoder !== "function"
+      typeof st.secretTreeDecoder !== "function" ||
+      typeof erd.epochReceiverDataEncoder !== "function" ||
+      typeof erd.epochReceiverDataDecoder !== "function"
     ) {
-      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, ratchetTree.js, secretTree.js)");
+      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, ratchetTree.js, secretTree.js, epochReceiverData.js)");
     }
     return {
       decryptSenderData: pm.decryptSenderData,
@@ -49,6 +54,8 @@ export function tsMlsInternals(): Promise<Internals> {
       ratchetTreeDecoder: rt.ratchetTreeDecoder,
       secretTreeEncoder: st.secretTreeEncoder,
       secretTreeDecoder: st.secretTreeDecoder,
+      epochReceiverDataEncoder: erd.epochReceiverDataEncoder,
+      epochReceiverDataDecoder: erd.epochReceiverDataDecoder,
     };
   })();
   return loaded;

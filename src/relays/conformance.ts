@@ -198,6 +198,20 @@ export const CHECKS: CheckDef[] = [
     },
   },
   {
+    id: "three-tag-filter",
+    title: "a filter with three tag conditions (#h, #p, #e) ANDs them",
+    why: "clients narrow group queries by several tags",
+    async run(ctx) {
+      const c = await ctx.connect("a");
+      const g = ctx.hex(), p = ctx.hex(), e = ctx.hex();
+      const all = ctx.sign(445, [["h", g], ["p", p], ["e", e]], "all three");
+      const two = ctx.sign(445, [["h", g], ["p", p]], "two of three");
+      for (const x of [all, two]) await ctx.publish(c, x);
+      const got = (await ctx.query(c, [{ kinds: [445], "#h": [g], "#p": [p], "#e": [e] }])).map((x) => x.id);
+      return same(got, [all.id]) ? pass() : fail(`got ${got.length} events, expected 1`);
+    },
+  },
+  {
     id: "replace-30443-d",
     title: "kind 30443 is replaced per d tag (newest kept, other d kept)",
     why: "KeyPackage rotation (R1 addressable KeyPackages)",

@@ -17,9 +17,7 @@ export function schedulerTimers(s: Scheduler): Timers {
     now: () => s.now(),
     set(ms, fn) {
       let live = true;
-      s.after(ms, () => {
-        if (live) fn();
-      }, "timer");
+      s.after(ms, () => (live ? fn() : undefined), "timer");
       return () => {
         live = false;
       };

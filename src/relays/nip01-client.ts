@@ -15,14 +15,14 @@ import type {
 } from "./types.ts";
 
 export interface Timers extends Clock {
-  /** Run fn after ms; returns a cancel function. */
-  set(ms: number, fn: () => void): () => void;
+  /** Run fn after ms; returns a cancel function. A scheduler awaits the promise fn returns. */
+  set(ms: number, fn: () => void | Promise<void>): () => void;
 }
 
 export const realTimers: Timers = {
   now: () => Date.now(),
   set(ms, fn) {
-    const t = setTimeout(fn, ms);
+    const t = setTimeout(() => void fn(), ms);
     return () => clearTimeout(t);
   },
 };
@@ -97,9 +97,12 @@ export abstract class Nip01Client implements RelayConnection {
   async connect(): Promise<void> {
     if (this._status === "open") return;
     this.closedByUser = false;
+    // A scheduled reconnect is superseded; an open already under way is shared.
+    this.cancelReconnect?.();
+    this.cancelReconnect = undefined;
     this._status = "connecting";
     try {
-      await this.openTransport();
+      await this.openOnce();
     } catch (e) {
       this._status = "closed";
       throw e;
@@ -107,8 +110,20 @@ export abstract class Nip01Client implements RelayConnection {
     this.transportOpened();
   }
 
+  private opening: Promise<void> | undefined;
+
+  private openOnce(): Promise<void> {
+    if (!this.opening) {
+      this.opening = this.openTransport().finally(() => {
+        this.opening = undefined;
+      });
+    }
+    return this.opening;
+  }
+
   /** Call when the transport is (again) open: resubscribe and resend unanswered events. */
   protected transportOpened(): void {
+    if (this._status === "open") return;
     this._status = "open";
     this.authRetried.clear();
     this.reconnectAttempts = 0;
@@ -133,7 +148,7 @@ export abstract class Nip01Client implements RelayConnection {
       this.cancelReconnect = this.timers.set(delay, () => {
         this.cancelReconnect = undefined;
         if (this.closedByUser) return;
-        this.openTransport().then(
+        return this.openOnce().then(
           () => this.transportOpened(),
           (e: unknown) => this.transportLost(e instanceof Error ? e.message : String(e)),
         );

@@ -103,6 +103,11 @@ export class SignatureCache {
     return ok;
   }
 
+  /** Record a pair verified elsewhere (e.g. by a worker thread). */
+  addPair(id: string, sig: string): void {
+    this.add({ id, sig } as NostrEvent);
+  }
+
   add(e: NostrEvent): void {
     if (this.seen.size >= this.max) {
       const first = this.seen.values().next();

@@ -521,7 +521,7 @@ export class SimulatedRelay {
   readonly copyEvents: boolean;
   private up = true;
   private nextConn = 1;
-  private readonly connections = new Map<string, SimConnection>();
+  private readonly connectionMap = new Map<string, SimConnection>();
 
   constructor(opts: SimulatedRelayOptions) {
     if (!/^[A-Za-z0-9._-]+$/.test(opts.name)) throw new RelayError("BAD_RELAY_NAME", `relay name must be letters, digits, '.', '_' or '-', got ${JSON.stringify(opts.name)}`);
@@ -559,27 +559,32 @@ export class SimulatedRelay {
     if (!this.up) throw new RelayError("RELAY_DOWN", `relay ${this.name} is down`, { relay: this.name });
     const id = `${this.name}#${this.nextConn++}`;
     const c = new SimConnection(this, id, client, sink);
-    this.connections.set(id, c);
+    this.connectionMap.set(id, c);
     return c;
   }
 
+  /** Open connections, oldest first. */
+  connections(): SimConnection[] {
+    return [...this.connectionMap.values()];
+  }
+
   connectionsOf(client: string): SimConnection[] {
-    return [...this.connections.values()].filter((c) => c.client === client);
+    return [...this.connectionMap.values()].filter((c) => c.client === client);
   }
 
   get openConnections(): number {
-    return this.connections.size;
+    return this.connectionMap.size;
   }
 
   /** @internal */
   forget(c: SimConnection): void {
-    this.connections.delete(c.id);
+    this.connectionMap.delete(c.id);
   }
 
   /** @internal used by the nemesis */
   crashNow(): void {
     this.up = false;
-    for (const c of [...this.connections.values()]) c.terminate("error: relay crashed");
+    for (const c of [...this.connectionMap.values()]) c.terminate("error: relay crashed");
     this.core.dropAllSessions();
   }
 

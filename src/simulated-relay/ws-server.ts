@@ -11,6 +11,7 @@ import { applyFaultCommand } from "./commands.ts";
 import { FaultLog } from "./faults.ts";
 import { RelayError, type RelayMessage } from "./messages.ts";
 import { RealtimeScheduler } from "./realtime.ts";
+import { defaultVerifyWorkers, VerifyPool } from "./verify-pool.ts";
 import { Nemesis, SimulatedRelay, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
 export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "copyEvents" | "rng" | "url">> {
@@ -26,6 +27,11 @@ export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, 
    * `GET /faults`, from loopback clients only. Off by default.
    */
   control?: boolean;
+  /**
+   * Worker threads that check incoming signatures off the event loop (default: one per core
+   * beyond the first, at most 4; 0 = verify on the main thread).
+   */
+  verifyWorkers?: number;
 }
 
 export interface Nip11Document {
@@ -46,6 +52,7 @@ export class RelayServer {
   private port_ = 0;
   private nextClient = 1;
   private readonly sockets = new Set<WebSocket>();
+  private pool: VerifyPool | undefined;
 
   constructor(private readonly opts: RelayServerOptions = {}) {
     const scheduler = new RealtimeScheduler();
@@ -102,6 +109,8 @@ export class RelayServer {
   }
 
   async start(): Promise<this> {
+    const workers = this.opts.verifyWorkers ?? defaultVerifyWorkers();
+    if (workers > 0 && this.relay.core.verifySignatures) this.pool = new VerifyPool(workers);
     const http = createServer((req, res) => this.onHttp(req, res));
     const wss = new WebSocketServer({
       server: http,
@@ -125,7 +134,7 @@ export class RelayServer {
       res.writeHead(204, cors).end();
       return;
     }
-    if (this.opts.control && (req.url === "/nemesis" || req.url === "/faults")) {
+    if (this.opts.control && (req.url === "/nemesis" || req.url === "/faults" || req.url === "/connections")) {
       this.onControl(req, res);
       return;
     }
@@ -145,12 +154,16 @@ export class RelayServer {
       json(403, { error: "control is available from loopback only" });
       return;
     }
+    if (req.method === "GET" && req.url === "/connections") {
+      json(200, { connections: this.relay.connections().map((c) => ({ id: c.id, client: c.client })) });
+      return;
+    }
     if (req.method === "GET" && req.url === "/faults") {
       json(200, { records: this.relay.faultLog.records, hits: Object.fromEntries(this.relay.faultLog.hitCounts) });
       return;
     }
     if (req.method !== "POST" || req.url !== "/nemesis") {
-      json(405, { error: "use POST /nemesis or GET /faults" });
+      json(405, { error: "use POST /nemesis, GET /faults or GET /connections" });
       return;
     }
     let body = "";
@@ -168,6 +181,29 @@ export class RelayServer {
         json(400, { error: e instanceof Error ? e.message : String(e), code: e instanceof RelayError ? e.code : "BAD_JSON" });
       }
     });
+  }
+
+  /** Parse an EVENT frame and start its signature check on a worker; undefined when not applicable. */
+  private preVerify(text: string, pool: VerifyPool): { msg: unknown[]; done: Promise<void> } | undefined {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(msg) || msg.length !== 2) return undefined;
+    const e = msg[1] as Record<string, unknown> | null;
+    if (typeof e !== "object" || e === null) return undefined;
+    const { id, pubkey, sig } = e;
+    if (typeof id !== "string" || typeof pubkey !== "string" || typeof sig !== "string" || !/^[0-9a-f]{64}$/.test(id) || !/^[0-9a-f]{64}$/.test(pubkey) || !/^[0-9a-f]{128}$/.test(sig)) return undefined;
+    const cache = this.relay.core.signatureCache;
+    if (cache.has({ id, sig } as never)) return { msg, done: Promise.resolve() };
+    return {
+      msg,
+      done: pool.verify(id, pubkey, sig).then((ok) => {
+        if (ok) cache.addPair(id, sig);
+      }),
+    };
   }
 
   private readonly eventJson = new WeakMap<object, string>();
@@ -200,12 +236,33 @@ export class RelayServer {
     }
     this.sockets.add(ws);
     const c = conn;
+    // Frames reach the relay in arrival order; an EVENT waits for its signature check (on a worker).
+    const queue: { frame: string | unknown[]; ready: boolean }[] = [];
+    const drain = (): void => {
+      while (queue.length > 0 && (queue[0] as { ready: boolean }).ready) c.send((queue.shift() as { frame: string | unknown[] }).frame);
+    };
     ws.on("message", (data, isBinary) => {
       if (isBinary) {
         ws.send(JSON.stringify(["NOTICE", "invalid: binary frames are not supported"]));
         return;
       }
-      c.send(data.toString());
+      const text = data.toString();
+      const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+      const pool = this.pool;
+      if (pool && bytes <= this.relay.limits.maxMessageBytes && text.startsWith('["EVENT"')) {
+        const pre = this.preVerify(text, pool);
+        if (pre) {
+          const entry = { frame: pre.msg as string | unknown[], ready: false };
+          queue.push(entry);
+          void pre.done.then(() => {
+            entry.ready = true;
+            drain();
+          });
+          return;
+        }
+      }
+      queue.push({ frame: text, ready: true });
+      drain();
     });
     ws.on("close", () => {
       this.sockets.delete(ws);
@@ -217,6 +274,8 @@ export class RelayServer {
   }
 
   async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
     for (const ws of this.sockets) ws.terminate();
     this.sockets.clear();
     await new Promise<void>((r) => (this.wss ? this.wss.close(() => r()) : r()));

@@ -61,6 +61,11 @@ describe("fixtures", () => {
       expect(r.malformed).toEqual([]);
     }
   });
+  it("the engine's reported conformance commitments verify (CORE-CONF-01, judged under R2)", async () => {
+    const fx = loadFixture("engine-r1");
+    const r = await judge(fx.records, { profile: "R2", keyring: fx.keyring });
+    expect(verdictOf(r, "CORE-CONF-01")).toBe("pass");
+  });
   it("the independent marmot-ts 0.5.1 capture shows the known deviations of digest §11 as findings", async () => {
     const fx = loadFixture("marmot-ts-0.5.1");
     const r = await judge(fx.records, { profile: "auto", keyring: fx.keyring });

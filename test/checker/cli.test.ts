@@ -126,6 +126,17 @@ describe("live relay input (real relay on 127.0.0.1)", () => {
     expect(report.findings.find((f) => f.ruleId === "MIP03-GM-02")?.verdict).toBe("pass");
   });
 
+  it("capture --duration keeps the subscription open for the window and records what arrives", async () => {
+    const out = path.join(dir, "window.jsonl");
+    const t0 = Date.now();
+    const cap = await run(["capture", "--relay", server.url, "-o", out, "--duration", "0.4", "--kinds", "445"]);
+    expect(cap.code).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    const parsed = await readCaptureFile(out);
+    expect(parsed.records.length).toBe(fx.records.filter((r) => r.event.kind === 445).length);
+    expect(parsed.records.every((r) => r.event.kind === 445)).toBe(true);
+  });
+
   it("a relay that is not listening is bad input (exit 2)", async () => {
     expect((await run(["check", "--relay", "ws://127.0.0.1:9", "-q"])).code).toBe(2);
   });

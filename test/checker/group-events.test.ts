@@ -153,3 +153,27 @@ describe("R0 legacy 445", () => {
     expect(added).toEqual(["MIP03-GM-05"]);
   });
 });
+
+describe("MIP03-GM-08 (retention and expiration)", () => {
+  it("with a disappearing duration, an application 445 without expiration fails GM-08 (SHOULD); with created_at + secs it passes", async () => {
+    const { decodeGroupData, encodeGroupData } = await import("../../src/engine/mip01-group-data.ts");
+    const keyring = {
+      ...fx.keyring,
+      observations: fx.keyring.observations.map((o) => {
+        if (o.kind !== "group-state" || o.groupData === undefined) return o;
+        const d = decodeGroupData(new Uint8Array(Buffer.from(o.groupData, "hex")));
+        return { ...o, groupData: Buffer.from(encodeGroupData({ ...d, version: 3, disappearingMessageSecs: 3600n })).toString("hex") };
+      }),
+    };
+    const without = await judge(fx.records, { profile: "R1", keyring });
+    expect(verdictOf(without, "MIP03-GM-08")).toBe("fail");
+    expect(findingOf(without, "MIP03-GM-08")?.eventIds).toContain(lastApp.event.id);
+    // Keep only the non-445 events and the last message, now with expiration = created_at + secs.
+    const withExp = fx.records
+      .filter((r) => r.event.kind !== 445 || r.event.id === lastApp.event.id)
+      .map((r) => (r.event.id === lastApp.event.id ? { ...r, event: resign({ ...clone(r.event), tags: [...r.event.tags, ["expiration", String(r.event.created_at + 3600)]] }) } : r));
+    const r2 = await judge(withExp, { profile: "R1", keyring });
+    expect(verdictOf(r2, "MIP03-GM-08")).toBe("pass");
+    expect(verdictOf(r2, "MIP03-GM-09")).not.toBe("fail");
+  });
+});

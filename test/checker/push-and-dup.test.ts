@@ -66,3 +66,16 @@ describe("CORE-DUP-01 (R2)", () => {
     expect(verdictOf(r, "CORE-DUP-01")).toBe("fail");
   });
 });
+
+describe("CORE-CONF-01 (R2)", () => {
+  it("a commitment that is SHA256(domain || 0x00 || exporter) passes; any other value fails", async () => {
+    const { createHash } = await import("node:crypto");
+    const exporter = "11".repeat(32);
+    const good = createHash("sha256").update(Buffer.concat([Buffer.from("marmot-convergence-conformance-v1"), Buffer.from([0]), Buffer.from(exporter, "hex")])).digest("hex");
+    const st = fx.keyring.observations.find((o) => o.kind === "group-state") as Extract<Observation, { kind: "group-state" }>;
+    const obs = (commitment: string): Keyring => ({ ...fx.keyring, observations: [...fx.keyring.observations, { kind: "group-state", nostrGroupId: st.nostrGroupId, epoch: 50, epochCommitment: commitment, conformanceExporter: exporter }] });
+    expect(verdictOf(await judge(fx.records, { profile: "R2", keyring: obs(good) }), "CORE-CONF-01")).toBe("pass");
+    // The raw exporter itself (the secret the spec says never to log) is not the commitment.
+    expect(verdictOf(await judge(fx.records, { profile: "R2", keyring: obs(exporter) }), "CORE-CONF-01")).toBe("fail");
+  });
+});

@@ -97,13 +97,16 @@ describe("restart from FileStorage", () => {
       const [oa] = await deliver([alice], [m1, m3], T0 + 7);
       expect(oa!.map((o) => (o.kind === "application" ? o.rumor.content : o.kind))).toEqual(["before restart", "after restart"]);
       // a commit, then restart, then more traffic; the retained epoch survives the restart
+      const oldEpochMsg = await alice.sendMessage(g.groupId, { kind: 9, content: "still epoch 1" }, T0 + 8);
       const su = await alice.selfUpdate(g.groupId, T0 + 8);
       await alice.confirmCommit(su.id);
       await deliver([bob], [su.event], T0 + 8);
       const late = await alice.sendMessage(g.groupId, { kind: 9, content: "epoch 2" }, T0 + 9);
       bob = await createEngine(bobOpts());
-      const [ol] = await deliver([bob], [late], T0 + 10);
+      const [ol] = await deliver([bob], [late, oldEpochMsg], T0 + 10);
       expect(ol![0]).toMatchObject({ kind: "application", epoch: 2n });
+      // the past epoch's receiver data was stored on its own and reloaded
+      expect(ol![1]).toMatchObject({ kind: "application", epoch: 1n, rumor: { content: "still epoch 1" } });
       expect((await bob.inspect(g.groupId)).epochCommitment).toBe((await alice.inspect(g.groupId)).epochCommitment);
       expect((await bob.inspect(g.groupId)).epochKeys.map((k) => k.epoch)).toEqual([1n, 2n]);
     } finally {
@@ -181,6 +184,34 @@ describe("restart from FileStorage", () => {
       // confirmed commits leave nothing behind
       alice = await createEngine(opts());
       await expect(alice.confirmCommit(p.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a winning late commit rolls back a restarted engine to its stored snapshot", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "marmot-engine-r-"));
+    try {
+      const { admin: alice, rest, groupId } = await buildGroup(["rb-a", "rb-b"]);
+      const bob = rest[0]!;
+      // carol joins with durable storage
+      const rng = createRng("rb-c");
+      const opts = () => ({ secretKey: secretFor("rb-c"), storage: new FileStorage(dir), randomBytes: (n: number) => rng.bytes(n) });
+      let carol = await createEngine(opts());
+      const kp = await carol.createKeyPackage({ relays: RELAYS, now: T0 });
+      const p = await alice.inviteMembers(groupId, [kp], T0 + 5);
+      const conf = await alice.confirmCommit(p.id);
+      await deliver([bob], [p.event], T0 + 5);
+      await deliver([carol], conf.welcomes, T0 + 6);
+      const pa = await alice.selfUpdate(groupId, T0 + 10);
+      const pb = await bob.selfUpdate(groupId, T0 + 11);
+      await alice.confirmCommit(pa.id);
+      await bob.confirmCommit(pb.id);
+      await deliver([carol], [pb.event], T0 + 12); // the loser first
+      carol = await createEngine(opts());
+      const [c] = await deliver([carol], [pa.event], T0 + 13);
+      expect(c![0]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
+      expect((await carol.inspect(groupId)).epochCommitment).toBe((await alice.inspect(groupId)).epochCommitment);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

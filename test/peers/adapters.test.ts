@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HARNESS_BIN } from "../../src/peers/adapters/engine-peer.ts";
+import { PEER_MAIN } from "../../src/peers/adapters/engine-peer.ts";
 import { MDK_NODE_ENV, mdkNodeAdapter } from "../../src/peers/adapters/mdk-node.ts";
 import { marmotTsAdapter } from "../../src/peers/adapters/marmot-ts.ts";
 import { wnAdapter, wnHex } from "../../src/peers/adapters/wn.ts";
@@ -62,7 +62,7 @@ describe("MDK node adapter", () => {
   it("maps our commands onto marmot-convergence-node-v1 (against our own node speaking it)", async () => {
     // A stand-in for MDK's binary: our peer, which also answers MDK's protocol.
     const wrapper = join(work, "stand-in-node.sh");
-    await writeFile(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${HARNESS_BIN}" peer\n`);
+    await writeFile(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${PEER_MAIN}"\n`);
     await chmod(wrapper, 0o755);
     const env = { ...process.env, [MDK_NODE_ENV]: wrapper };
     expect(mdkNodeAdapter.skipReason(env)).toBeUndefined();

@@ -123,6 +123,13 @@ describe("peer process supervisor", () => {
     await p.waitForExit();
   });
 
+  it("reports garbage: a line longer than 1 MiB", async () => {
+    const p = await peer("flood-on", "ping");
+    const e = await failure(p.request({ type: "ping", action_id: "x" }));
+    expect(e.code).toBe("PEER_GARBAGE");
+    expect(e.message).toContain("without a newline");
+  });
+
   it("reports garbage: wrong shape", async () => {
     const p = await peer("bad-shape-on", "ping");
     const e = await failure(p.request({ type: "ping", action_id: "x" }));

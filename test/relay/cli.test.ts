@@ -69,7 +69,7 @@ describe("CLI: relay and relay-check", () => {
     try {
       const r = await inProcess(["relay-check", url, "--json", join(dir, "conf.json"), "--timeout", "3000"]);
       expect(r.code, r.out + r.err).toBe(0);
-      expect(r.out).toMatch(/17 passed, 0 failed/);
+      expect(r.out).toMatch(/\d+ passed, 0 failed/);
       const json = JSON.parse(await readFile(join(dir, "conf.json"), "utf8")) as { relays: { failed: number }[] };
       expect(json.relays[0]?.failed).toBe(0);
       const faults = (await readFile(join(dir, "faults.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { fault: string });

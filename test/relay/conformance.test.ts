@@ -57,12 +57,13 @@ describe("relay conformance suite", () => {
     }
   });
 
-  it("@nostr-relay/core (started locally on 127.0.0.1) passes every check", async () => {
+  it("@nostr-relay/core (started locally on 127.0.0.1) passes every check but one (its known three-tag filter bug)", async () => {
     const n = await LocalNostrRelay.start();
     try {
       const r = await runConformance({ name: "@nostr-relay/core 0.0.40", url: n.url, open: (_c, co) => openRelay(n.url, { ...co }) }, { seed: "conf", timeoutMs: 2000 });
       reports.push(r);
-      expectAllPass(r);
+      // Its one known NIP-01 bug: a filter with three or more tag conditions returns nothing.
+      expect(r.results.filter((x) => x.status === "fail").map((x) => [x.id, x.detail])).toEqual([["three-tag-filter", "got 0 events, expected 1"]]);
     } finally {
       await n.close();
     }

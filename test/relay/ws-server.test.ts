@@ -281,8 +281,14 @@ describe("WebSocket relay server", () => {
       expect(((await r2.json()) as { code: string }).code).toBe("BAD_FAULT");
       const r3 = await fetch(`${base}/nemesis`, { method: "POST", body: "{nope" });
       expect(r3.status).toBe(400);
+      // Partition one WebSocket client, named as GET /connections lists it.
+      const conns = (await (await fetch(`${base}/connections`)).json()) as { connections: { id: string; client: string }[] };
+      expect(conns.connections).toHaveLength(1);
+      expect((await post({ fault: "partition", client: conns.connections[0]!.client })).status).toBe(200);
+      expect(await c.publish(sign(A.sk, 1, now(), [], "cut off"), { timeoutMs: 300 })).toMatchObject({ ok: false, message: "timeout" });
+      expect((await post({ fault: "heal", client: conns.connections[0]!.client })).status).toBe(200);
       const log = (await (await fetch(`${base}/faults`)).json()) as { records: { fault: string }[]; hits: Record<string, number> };
-      expect(log.records.map((r) => r.fault)).toEqual(["refuse-publish", "latency", "refuse-publish.hit"]);
+      expect(log.records.map((r) => r.fault)).toEqual(["refuse-publish", "latency", "refuse-publish.hit", "partition", "partition.hit", "heal"]);
       expect(log.hits["refuse-publish.hit"]).toBe(1);
       await c.close();
     } finally {
@@ -328,6 +334,24 @@ describe("WebSocket relay server", () => {
       expect(reason).toMatch(/^auth-required:/);
       anon.close();
       await pubc.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("signatures are checked on a worker thread when one is configured; forged ones are still refused", async () => {
+    const s = await startRelayServer({ verifyWorkers: 1 });
+    try {
+      const c = openRelay(s.url);
+      await c.connect();
+      const events = Array.from({ length: 10 }, (_, i) => sign(A.sk, 1, now(), [], `w${i}`));
+      const acks = await Promise.all(events.map((e) => c.publish(e)));
+      expect(acks.every((a) => a.ok)).toBe(true);
+      // Each event: a miss before the worker, then the core finds the worker's result.
+      expect(s.relay.core.signatureCache.hits).toBe(10);
+      const forged = { ...plain(sign(A.sk, 1, now(), [], "forged")), sig: events[0]!.sig };
+      expect(await c.publish(forged)).toMatchObject({ ok: false, message: "invalid: signature verification failed" });
+      await c.close();
     } finally {
       await s.close();
     }

@@ -242,10 +242,36 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
     } else {
       j.pass("MIP03-GM-09");
       const v = Number(exp[0]?.[1]);
-      const target = ev.created_at + Number(secs);
-      if (decoded?.contentType === CONTENT_APPLICATION) j.check("MIP03-GM-08", Math.abs(v - target) <= 300, id, `expiration ${v} is not created_at + ${secs} (${target})`);
+      if (decoded?.contentType === CONTENT_APPLICATION) {
+        if (ctx.profile === "R2") {
+          // R2: exactly the inner payload's created_at + secs.
+          const inner = innerCreatedAt(ctx, id);
+          if (inner === undefined) j.needKeys("MIP03-GM-08", id, "the inner rumor's created_at is unknown (no application observation)");
+          else j.check("MIP03-GM-08", v === inner + Number(secs), id, `expiration ${v} is not inner created_at + ${secs} (${inner + Number(secs)})`);
+        } else {
+          // R1 (MDK): about the outer created_at + secs.
+          const target = ev.created_at + Number(secs);
+          j.check("MIP03-GM-08", Math.abs(v - target) <= 300, id, `expiration ${v} is not created_at + ${secs} (${target})`);
+        }
+      }
     }
   }
+}
+
+const innerTimes = new WeakMap<readonly unknown[], Map<string, number>>();
+
+function innerCreatedAt(ctx: CheckContext, eventId: string): number | undefined {
+  let m = innerTimes.get(ctx.observations);
+  if (!m) {
+    m = new Map();
+    for (const o of ctx.observations) {
+      if (o.kind !== "application" || typeof o.rumor !== "object" || o.rumor === null) continue;
+      const c = (o.rumor as { created_at?: unknown }).created_at;
+      if (typeof c === "number" && Number.isSafeInteger(c)) m.set(o.eventId, c);
+    }
+    innerTimes.set(ctx.observations, m);
+  }
+  return m.get(eventId);
 }
 
 function tally(ctx: CheckContext, h: string): { opened: number; failed: { id: string; rule: string; message: string }[] } {

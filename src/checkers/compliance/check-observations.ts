@@ -3,6 +3,7 @@
  * `observations`): inner rumors and their author binding, media imeta, commit authorisation,
  * group data bytes and GroupContext state.
  */
+import { createHash } from "node:crypto";
 import { getEventHash } from "nostr-tools/pure";
 import { decodeGroupData } from "../../engine/mip01-group-data.ts";
 import { isCanonicalMime } from "../../engine/mip04-media.ts";
@@ -252,7 +253,18 @@ function checkGroupState(ctx: CheckContext, o: GroupStateObservation, subject: s
     j.check("MIP01-GD-03", o.requiredCapabilities.proposals.includes(0x000a), subject, "required_capabilities.proposal_types lacks 0x000a (self_remove)");
   }
   if (o.groupData !== undefined) checkGroupDataBytes(ctx, o.groupData, subject);
+  // CORE-CONF-01 (R2): commitment = SHA256("marmot-convergence-conformance-v1" || 0x00 || exporter)
+  if (o.epochCommitment !== undefined && o.conformanceExporter !== undefined && j.applies("CORE-CONF-01")) {
+    const ok = isHex(o.conformanceExporter) && o.conformanceExporter.length === 64;
+    const expected = ok
+      ? createHash("sha256").update(Buffer.concat([Buffer.from(CONFORMANCE_DOMAIN, "ascii"), Buffer.from([0]), Buffer.from(o.conformanceExporter, "hex")])).digest("hex")
+      : "";
+    j.check("CORE-CONF-01", ok && expected === o.epochCommitment.toLowerCase(), subject, ok ? `conformance commitment ${o.epochCommitment.slice(0, 12)}… is not SHA256(domain || 0x00 || exporter) = ${expected.slice(0, 12)}…` : "conformance exporter is not 32 bytes of hex");
+  }
 }
+
+/** The 33-byte ASCII domain string of the R2 conformance commitment. */
+const CONFORMANCE_DOMAIN = "marmot-convergence-conformance-v1";
 
 export function checkObservations(ctx: CheckContext): void {
   const seenApp = new Set<string>();

@@ -100,7 +100,10 @@ export function checkGiftWrap(ctx: CheckContext, rec: CaptureRecord, recipients:
   if (profile === "R2") j.check("MIP02-WL-05", enc.length === 0, id, "rumor carries an encoding tag (forbidden in R2)");
   else j.check("MIP02-WL-05", enc.length === 1 && enc[0]?.length === 2 && enc[0][1] === "base64", id, `encoding tag is ${JSON.stringify(enc)} (expected one ["encoding","base64"])`);
   // WL-06
-  const raw = decodeBase64Strict(rumor.content);
+  // R0 still allowed hex content (encoding tag absent or "hex"); R1/R2 are base64 only.
+  const encVal = enc[0]?.[1];
+  const hexAllowed = profile === "R0" && (encVal === undefined || encVal === "hex");
+  const raw = hexAllowed && typeof rumor.content === "string" && /^(?:[0-9a-fA-F]{2})+$/.test(rumor.content) ? hexToBytes(rumor.content) : decodeBase64Strict(rumor.content);
   let newMembers: string[] | undefined;
   let m: ReturnType<typeof mlsMessageDecoder>;
   try {

@@ -34,7 +34,7 @@ export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
   "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-07", "MIP03-CM-09", "MIP03-CM-10",
   "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-07", "MIP04-MD-08",
   "MIP05-PN-01", "MIP05-PN-02", "MIP05-PN-03", "MIP05-PN-04", "MIP05-PN-06",
-  "CORE-DUP-01",
+  "CORE-DUP-01", "CORE-CONF-01",
 ]);
 
 /** Rules whose check covers only part of the rule: they can fail but never pass. */

@@ -24,7 +24,8 @@
  * - proposal: { kind, eventId, sender, senderIsAdmin?, proposal: type, nostrGroupId?, epoch? }
  * - group-state: { kind, nostrGroupId, epoch, mlsGroupId?: hex, groupData?: hex (0xF2EE bytes),
  *   extensionTypes?: number[] (GroupContext), requiredCapabilities?: { extensions, proposals },
- *   leafExtensions?: number[][], admins?: hex[], agent? }
+ *   leafExtensions?: number[][], admins?: hex[], epochCommitment?: hex, conformanceExporter?: hex
+ *   (MLS-Exporter("marmot","convergence-conformance-v1",32) of that epoch), agent? }
  * - welcome: { kind, eventId (gift wrap id), commitEventId?, recipient?, joined?: boolean,
  *   nostrGroupId? }
  * - rejected: { kind, eventId, code, message, agent? }  (informational)
@@ -99,6 +100,9 @@ export interface GroupStateObservation {
   requiredCapabilities?: { extensions: number[]; proposals: number[] };
   leafExtensions?: number[][];
   admins?: string[];
+  /** The member's reported conformance commitment (hex) and the exporter value it hashes. */
+  epochCommitment?: string;
+  conformanceExporter?: string;
   agent?: string;
 }
 

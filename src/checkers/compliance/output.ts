@@ -27,12 +27,13 @@ export function renderComplianceMarkdown(r: ComplianceReport): string {
   const c = r.counts;
   lines.push(`Verdicts: ${c.pass} pass, ${c.fail} fail (${r.mandatoryFailures} MUST, ${r.advisoryFailures} SHOULD), ${c["not-applicable"]} not applicable, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented.`, "");
   for (const n of r.notes) lines.push(`> ${n}`, "");
-  lines.push("| Rule | Level | Verdict | Events | Message |", "|---|---|---|---|---|");
+  lines.push("| Rule | Level | Verdict | Events | Message | Rule text (digest section) |", "|---|---|---|---|---|---|");
   const order: Record<string, number> = { fail: 0, "not-checkable-without-keys": 1, pass: 2, "not-applicable": 3, "not-implemented": 4 };
   const sorted = [...r.findings].sort((a, b) => (order[a.verdict] ?? 9) - (order[b.verdict] ?? 9) || a.ruleId.localeCompare(b.ruleId));
   for (const f of sorted) {
     const verdict = f.verdict === "fail" ? "**FAIL**" : f.verdict;
-    lines.push(`| ${f.ruleId} | ${f.level} | ${verdict} | ${escapeMarkdownCell(shortIds(f.eventIds))} | ${escapeMarkdownCell(f.message)} |`);
+    const rule = getRule(f.ruleId);
+    lines.push(`| ${f.ruleId} | ${f.level} | ${verdict} | ${escapeMarkdownCell(shortIds(f.eventIds))} | ${escapeMarkdownCell(f.message)} | ${escapeMarkdownCell(`${rule?.description ?? ""} (${rule?.section ?? ""})`)} |`);
   }
   if (r.malformed.length > 0) {
     lines.push("", `## Malformed input (${r.malformed.length})`, "");

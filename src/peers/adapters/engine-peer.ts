@@ -1,14 +1,19 @@
 /**
- * Our own engine, out of process: `marmot-harness peer` spawned as a child and driven over the
- * peer protocol. Always available (it needs only this project).
+ * Our own engine, out of process: the engine peer (what `marmot-harness peer` serves) spawned as
+ * a child through its light entry point `src/peers/peer-main.mjs`, and driven over the peer
+ * protocol. Always available (it needs only this project).
  */
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QUIRKS } from "../../scenarios/types.ts";
 import { PeerProcess } from "../process.ts";
 import { ALL_STEPS, type PeerAdapter, type PeerOpenOptions } from "./types.ts";
 
-/** The CLI entry point of this project. */
+/** The CLI entry point of this project (`marmot-harness peer` serves the same peer). */
 export const HARNESS_BIN = fileURLToPath(new URL("../../../bin/marmot-harness.js", import.meta.url));
+/** The engine peer's own entry point: loads only the peer's modules, so it starts faster than the CLI. */
+export const PEER_MAIN = fileURLToPath(new URL("../peer-main.mjs", import.meta.url));
 
 export const enginePeerAdapter: PeerAdapter = {
   id: "engine-peer",
@@ -22,9 +27,11 @@ export const enginePeerAdapter: PeerAdapter = {
     return PeerProcess.spawn({
       name: o.name,
       command: process.execPath,
-      args: [HARNESS_BIN, "peer"],
+      args: [PEER_MAIN],
       env: { ...process.env, ...(o.env ?? {}) },
       timeoutMs: o.timeoutMs ?? 60_000,
+      // The peer's logs, kept next to its state for post-mortems.
+      onStderr: (chunk) => appendFileSync(join(o.home, "stderr.log"), chunk),
     });
   },
 };

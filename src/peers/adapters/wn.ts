@@ -57,7 +57,8 @@ export class WnTransport implements PeerTransport {
   private daemon: ChildProcess | undefined;
   private account = "";
   private readonly spelling = new Map<string, string[]>();
-  private readonly socket: string;
+  /** Debug builds of wnd listen at {data}/dev/wnd.sock, release builds at {data}/release/wnd.sock. */
+  private socket: string;
 
   constructor(
     private readonly wn: string,
@@ -125,7 +126,12 @@ export class WnTransport implements PeerTransport {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (this.daemon.exitCode !== null) throw fail("initialize", "WN_DAEMON_EXITED", `wnd exited with code ${this.daemon.exitCode}`);
-      if (existsSync(this.socket) && (await this.run(["whoami"], false)).ok) return;
+      for (const flavour of ["dev", "release"]) {
+        const candidate = join(this.home, "data", flavour, "wnd.sock");
+        if (!existsSync(candidate)) continue;
+        this.socket = candidate;
+        if ((await this.run(["whoami"], false)).ok) return;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     throw fail("initialize", "WN_DAEMON_TIMEOUT", "wnd did not answer within 30 s");

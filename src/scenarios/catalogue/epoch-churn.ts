@@ -9,7 +9,8 @@ import { names, param, type CatalogueEntry } from "./types.ts";
  */
 export const epochChurn: CatalogueEntry = {
   name: "epoch-churn-150",
-  description: "Grow to 150 members in batches with interleaved removes, re-adds and self-updates, a message in every epoch, all members simulated.",
+  description:
+    "Grow to 150 members in batches with interleaved removes, re-adds and self-updates, a message in every epoch, all members simulated. Expected to fail on ts-mls 2.0.0-rc.10's unmerged-leaves bug unless readds=0 and memberUpdates=0.",
   defaults: { members: 150, batch: 25, compliantLimit: 100, readds: 1, memberUpdates: 1 },
   small: { members: 12, batch: 4, compliantLimit: 8, readds: 1, memberUpdates: 1 },
   tags: ["core", "slow"],
@@ -69,6 +70,12 @@ export const epochChurn: CatalogueEntry = {
     say("big");
     b.selfUpdate(updater(ms[0]), "g");
     say(ms[5] ?? "admin");
+    if (readds > 0 || memberUpdates > 0) {
+      // Known dependency bug (ts-mls 2.0.0-rc.10): some joins into this tree shape are refused
+      // ("non-blank intermediate node must list leaf node in its unmerged_leaves"). The faithful
+      // story is expected to fail on it, visibly; readds: 0 and memberUpdates: 0 avoid both triggers.
+      b.expect("fail", ["convergence", "delivery", "step:send", "step:self-update", "step:wait-for-convergence", "step:assert"]);
+    }
     return b.waitForConvergence("g", 300_000).assert("g", { members: size }).build();
   },
 };
