@@ -163,7 +163,7 @@ class Client {
 
 async function wsAccept(): Promise<void> {
   const PER_ITER = 200;
-  const iterations = SHORT ? 2 : 5;
+  const iterations = SHORT ? 2 : 10;
   const pool: NostrEvent[] = [];
   for (let i = 0; i < PER_ITER * (iterations + 1); i++) pool.push(signed([["h", "accept"]], `accept ${i} ${"y".repeat(300)}`));
   const ours = await startRelayServer({ limits: { maxSubscriptions: 1000 } });

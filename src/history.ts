@@ -207,8 +207,16 @@ export function normalizeHistory(entries: readonly HistoryEntry[]): HistoryEntry
         return o;
       }
       if (key === "content" && v.length > 64) return `<${v.length} chars>`;
-      // messages quoting ids: replace embedded long hex runs
-      return v.replace(/[0-9a-f]{32,}/g, (m) => String(norm(m)));
+      // messages quoting ids (whole or shortened, e.g. "OK 10ad0a10 true"): replace embedded hex runs;
+      // loopback servers (Blossom, WebSocket relays) listen on whatever port was free
+      return v.replace(/(\/\/(?:127\.0\.0\.1|localhost)):\d+/g, "$1:<port>").replace(/\b[0-9a-f]{8,}\b/g, (m) => {
+        let o = ids.get(m);
+        if (!o) {
+          o = `#${ids.size + 1}`;
+          ids.set(m, o);
+        }
+        return o;
+      });
     }
     if (Array.isArray(v)) return v.map((x) => norm(x));
     if (v !== null && typeof v === "object") {

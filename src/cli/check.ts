@@ -57,6 +57,7 @@ interface CheckOptions {
   until?: string;
   duration?: string;
   verifySignatures?: boolean;
+  verifier?: string;
   quiet?: boolean;
 }
 
@@ -76,9 +77,12 @@ export function register(program: Command): void {
     .option("--until <unix>", "live: only events until this time")
     .option("--duration <seconds>", "live: keep listening this long (default: stop at EOSE)")
     .option("--no-verify-signatures", "skip Schnorr signature checks (ids are still checked)")
+    .option("--verifier <kind>", "Schnorr verifier: auto (WASM libsecp256k1, else pure JS), wasm or js", "auto")
     .option("-q, --quiet", "print only the summary line")
     .action(async (capture: string | undefined, opts: CheckOptions) => {
       const profile = parseProfileOption(opts.profile);
+      const verifier = opts.verifier ?? "auto";
+      if (verifier !== "auto" && verifier !== "wasm" && verifier !== "js") throw new CheckCliError("CLI_BAD_VERIFIER", `--verifier must be auto, wasm or js (got ${JSON.stringify(verifier)})`);
       let keyring: Keyring | undefined;
       if (opts.keys !== undefined) keyring = await readKeyringFile(opts.keys);
       let records: CaptureRecord[];
@@ -99,13 +103,13 @@ export function register(program: Command): void {
         records = parsed.records;
         errors = parsed.errors;
       }
-      const report = await judge(records, { profile, ...(keyring ? { keyring } : {}), verifySignatures: opts.verifySignatures !== false, captureErrors: errors });
+      const report = await judge(records, { profile, ...(keyring ? { keyring } : {}), verifySignatures: opts.verifySignatures !== false, signatureVerifier: verifier, captureErrors: errors });
       const md = renderComplianceMarkdown(report);
       if (opts.md !== undefined) await writeFile(opts.md, md);
       if (opts.json !== undefined) await writeFile(opts.json, renderComplianceJson(report) + "\n");
       if (opts.junit !== undefined) await writeFile(opts.junit, renderComplianceJunit(report));
       const c = report.counts;
-      const summary = `profile ${report.profile} (detected ${report.detection.profile}); ${report.uniqueEvents} events; ${c.pass} pass, ${c.fail} fail (${report.mandatoryFailures} MUST), ${c["not-applicable"]} n/a, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented; ${report.malformed.length} malformed`;
+      const summary = `profile ${report.profile} (detected ${report.detection.profile}); ${report.uniqueEvents} events; ${c.pass} pass, ${c.fail} fail (${report.mandatoryFailures} MUST), ${c["not-applicable"]} n/a, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented; ${report.malformed.length} malformed; signatures: ${report.signatureVerifier}`;
       process.stdout.write(opts.quiet ? summary + "\n" : md + "\n" + summary + "\n");
       let code = exitCodeFor(report);
       if (records.length === 0 && errors.length > 0) code = 2;

@@ -7,7 +7,7 @@ import { dirname } from "node:path";
 import type { Command } from "commander";
 import { readCaptureFile, writeCaptureFile } from "../capture.ts";
 import { HarnessError } from "../errors.ts";
-import { conformanceJson, conformanceMarkdown, runConformance, type ConformanceTarget } from "../relays/conformance.ts";
+import { conformanceJson, conformanceJunit, conformanceMarkdown, runConformance, type ConformanceTarget } from "../relays/conformance.ts";
 import { LocalNostrRelay } from "../relays/nostr-relay-core.ts";
 import { openRelay } from "../relays/open.ts";
 import type { LatencyDist } from "../simulated-relay/faults.ts";
@@ -90,6 +90,7 @@ interface RelayOpts {
   authKinds?: number[];
   authToPublish?: boolean;
   verifyWorkers?: number;
+  maxBufferedBytes?: number;
   load?: string;
   dump?: string;
 }
@@ -109,6 +110,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
     authRequiredForKinds: o.authKinds,
     authRequiredToPublish: o.authToPublish,
     ...(o.verifyWorkers !== undefined && { verifyWorkers: o.verifyWorkers }),
+    ...(o.maxBufferedBytes !== undefined && { maxBufferedBytes: o.maxBufferedBytes }),
     maxStoredEvents: o.retention,
     limits: {
       ...(o.maxEventBytes !== undefined && { maxEventBytes: o.maxEventBytes }),
@@ -177,6 +179,7 @@ export function register(program: Command): void {
     .option("--fault-log <file>", "write every fault record (JSONL) to this file")
     .option("--load <capture.jsonl>", "store the events of a capture (JSONL) before serving; they go through the relay's checks")
     .option("--dump <file>", "on stop, write the stored events as a capture (JSONL)")
+    .option("--max-buffered-bytes <n>", "skip EVENTs for a client whose socket has more than this waiting (default 16 MiB)", int("--max-buffered-bytes", 1))
     .option("--verify-workers <n>", "worker threads for signature checks (default: cores - 1, at most 4)", int("--verify-workers"))
     .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
@@ -204,43 +207,52 @@ export function register(program: Command): void {
 
   program
     .command("relay-check")
-    .description("run the relay conformance suite (the NIP-01 behaviours Marmot depends on) against a relay URL; `memory` = the in-memory relay, `local` = a local @nostr-relay/core")
-    .argument("<url>", "ws:// or wss:// URL, or `memory`, or `local`")
+    .description("run the relay conformance suite (the NIP-01 behaviours Marmot depends on) against one or more relays, side by side; `memory` = the in-memory relay, `local` = a local @nostr-relay/core")
+    .argument("<urls...>", "ws:// or wss:// URLs, `memory`, `local`")
     .option("--json <file>", "write the results as JSON")
     .option("--md <file>", "write the results table as Markdown")
+    .option("--junit <file>", "write the results as JUnit XML (one testsuite per relay)")
     .option("--timeout <ms>", "wait this long for OK / EOSE / live events", int("--timeout", 1), 5000)
     .option("--only <ids>", "comma-separated check ids")
     .option("--seed <s>", "seed for keys and tags (default random)")
-    .action(async (url: string, o: { json?: string; md?: string; timeout: number; only?: string; seed?: string }) => {
-      let stop: (() => Promise<void>) | undefined;
-      let target: ConformanceTarget;
-      if (url === "memory") {
-        const sim = new SimulatedRelay({ name: "in-memory", scheduler: new RealtimeScheduler() });
-        target = { name: "in-memory", url: sim.url, open: (client, co) => openRelay({ sim }, { client, ...co }) };
-      } else if (url === "local") {
-        const local = await LocalNostrRelay.start();
-        stop = () => local.close();
-        target = { name: "@nostr-relay/core", url: local.url, open: (_c, co) => openRelay(local.url, { ...co }) };
-      } else {
-        openRelay(url); // validates the URL (typed error on bad input)
-        target = { name: url, url, open: (_c, co) => openRelay(url, { reconnect: false, ...co }) };
-      }
+    .action(async (urls: string[], o: { json?: string; md?: string; junit?: string; timeout: number; only?: string; seed?: string }) => {
+      // Validate every URL before starting anything (typed error on bad input).
+      for (const url of urls) if (url !== "memory" && url !== "local") openRelay(url);
+      const stops: (() => Promise<void>)[] = [];
       try {
-        const report = await runConformance(target, { timeoutMs: o.timeout, seed: o.seed, only: o.only?.split(",").map((s) => s.trim()) });
-        const md = conformanceMarkdown([report]);
+        const reports = [];
+        for (const url of urls) {
+          let target: ConformanceTarget;
+          if (url === "memory") {
+            const sim = new SimulatedRelay({ name: "in-memory", scheduler: new RealtimeScheduler() });
+            target = { name: "in-memory", url: sim.url, open: (client, co) => openRelay({ sim }, { client, ...co }) };
+          } else if (url === "local") {
+            const local = await LocalNostrRelay.start();
+            stops.push(() => local.close());
+            target = { name: "@nostr-relay/core (local)", url: local.url, open: (_c, co) => openRelay(local.url, { ...co }) };
+          } else {
+            target = { name: url, url, open: (_c, co) => openRelay(url, { reconnect: false, ...co }) };
+          }
+          reports.push(await runConformance(target, { timeoutMs: o.timeout, seed: o.seed, only: o.only?.split(",").map((x) => x.trim()) }));
+        }
+        const md = conformanceMarkdown(reports);
         console.log(md);
-        console.log(`${report.passed} passed, ${report.failed} failed`);
+        for (const r of reports) console.log(`${r.relay}: ${r.passed} passed, ${r.failed} failed`);
         if (o.json) {
           await mkdir(dirname(o.json), { recursive: true });
-          await writeFile(o.json, conformanceJson([report]));
+          await writeFile(o.json, conformanceJson(reports));
         }
         if (o.md) {
           await mkdir(dirname(o.md), { recursive: true });
           await writeFile(o.md, md);
         }
-        if (report.failed > 0) process.exitCode = 1;
+        if (o.junit) {
+          await mkdir(dirname(o.junit), { recursive: true });
+          await writeFile(o.junit, conformanceJunit(reports));
+        }
+        if (reports.some((r) => r.failed > 0)) process.exitCode = 1;
       } finally {
-        await stop?.();
+        for (const stop of stops) await stop();
       }
     });
 }

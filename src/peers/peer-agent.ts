@@ -207,6 +207,16 @@ export class PeerAgent implements Agent {
   async start(): Promise<void> {
     if (this.transport) return;
     this.transport = await this.opts.open();
+    try {
+      await this.initialize();
+    } catch (e) {
+      // Never leave a peer process behind a failed start.
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async initialize(): Promise<void> {
     const init: PeerCommand = {
       type: "initialize",
       participant: this.name,
@@ -264,12 +274,7 @@ export class PeerAgent implements Agent {
     }
     const detection = detectProfile(`${this.name} (${this.implementation})`, [...found.values()].sort((a, b) => a.created_at - b.created_at));
     this.ctx.history.record(this.name, "info", "profile", { profile: detection.profile, candidates: detection.candidates, summary: detection.summary });
-    try {
-      assertProfilesCompatible([detection], this.opts.profile ?? "R1");
-    } catch (e) {
-      await this.stop();
-      throw e;
-    }
+    assertProfilesCompatible([detection], this.opts.profile ?? "R1");
   }
 
   async stop(): Promise<void> {
@@ -392,7 +397,29 @@ export class PeerAgent implements Agent {
     return n;
   }
 
+  private configured = "";
+
+  /**
+   * Tell the peer who is who (participant label → account), from the identities the run has
+   * recorded, so peers that report labels (MDK's node) can be mapped back to accounts.
+   */
+  private async configurePeers(): Promise<void> {
+    const accounts: Record<string, string> = {};
+    const seen = new Set<string>();
+    for (const e of this.ctx.history.entries) {
+      const account = e.op === "identity" ? e.data.pubkey : e.op === "peer" ? e.data.account : undefined;
+      if (typeof account !== "string" || !/^[0-9a-f]{64}$/.test(account) || seen.has(account) || e.actor in accounts) continue;
+      accounts[e.actor] = account;
+      seen.add(account);
+    }
+    const key = JSON.stringify(accounts);
+    if (key === this.configured || Object.keys(accounts).length === 0) return;
+    await this.call({ type: "configure_peers", accounts_by_participant: accounts }, "ack");
+    this.configured = key;
+  }
+
   private async observe(): Promise<PeerObservation> {
+    await this.configurePeers();
     const body = await this.call({ type: "observe", action_id: this.actionId() }, "observation");
     if (!("records" in body) || !body.records) this.synthesise(body.observation);
     return body.observation;

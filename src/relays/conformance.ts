@@ -327,6 +327,53 @@ export const CHECKS: CheckDef[] = [
     },
   },
   {
+    id: "req-replaces",
+    title: "a REQ with an open subscription's id replaces its filters",
+    why: "clients re-issue their group subscription when they join or leave a group",
+    async run(ctx) {
+      const sub = await ctx.connect("b");
+      const pubc = await ctx.connect("a");
+      const g1 = ctx.hex(), g2 = ctx.hex();
+      const seen: string[] = [];
+      let eose = 0;
+      const handlers = { onEvent: (e: NostrEvent) => seen.push(e.id), onEose: () => eose++ };
+      sub.subscribe([{ kinds: [445], "#h": [g1] }], handlers, { id: "groups" });
+      await waitUntil(() => eose >= 1, ctx.timeoutMs);
+      sub.subscribe([{ kinds: [445], "#h": [g2] }], handlers, { id: "groups" });
+      await waitUntil(() => eose >= 2, ctx.timeoutMs);
+      const old = ctx.sign(445, [["h", g1]], "old group");
+      const neu = ctx.sign(445, [["h", g2]], "new group");
+      await ctx.publish(pubc, old);
+      await ctx.publish(pubc, neu);
+      await waitUntil(() => seen.includes(neu.id), ctx.timeoutMs);
+      await new Promise((r) => setTimeout(r, 100));
+      if (!seen.includes(neu.id)) return fail("no event for the new filter");
+      return seen.includes(old.id) ? fail("the replaced filter still delivers") : pass();
+    },
+  },
+  {
+    id: "limit-0-live",
+    title: "limit 0: no stored events, EOSE, then live events",
+    why: "clients that already caught up subscribe to new group events only",
+    async run(ctx) {
+      const c = await ctx.connect("a");
+      const g = ctx.hex();
+      const stored = ctx.sign(445, [["h", g]], "stored", { createdAt: ctx.now() - 10 });
+      await ctx.publish(c, stored);
+      const sub = await ctx.connect("b");
+      const seen: string[] = [];
+      let eose = false;
+      sub.subscribe([{ kinds: [445], "#h": [g], limit: 0 }], { onEvent: (e) => seen.push(e.id), onEose: () => (eose = true) });
+      await waitUntil(() => eose, ctx.timeoutMs);
+      if (!eose) return fail("no EOSE");
+      if (seen.length > 0) return fail(`${seen.length} stored events sent despite limit 0`);
+      const live = ctx.sign(445, [["h", g]], "live");
+      await ctx.publish(c, live);
+      await waitUntil(() => seen.includes(live.id), ctx.timeoutMs);
+      return seen.includes(live.id) ? pass() : fail("no live event after EOSE");
+    },
+  },
+  {
     id: "large-60k",
     title: "a 60 KiB event (Welcome-sized gift wrap) is stored and returned intact",
     why: "Welcomes with inline ratchet trees reach ~60 KiB near 150 members",
@@ -560,3 +607,25 @@ export function conformanceMarkdown(reports: ConformanceReport[]): string {
 export function conformanceJson(reports: ConformanceReport[]): string {
   return JSON.stringify({ checks: CHECKS.map((c) => ({ id: c.id, title: c.title, why: c.why })), relays: reports }, null, 2) + "\n";
 }
+
+function xml(v: unknown): string {
+  return String(v).replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] as string);
+}
+
+/** JUnit XML for CI: a testsuite per relay, a testcase per check (info rows pass, skips are skipped). */
+export function conformanceJunit(reports: ConformanceReport[]): string {
+  const suites = reports.map((r) => {
+    const cases = r.results.map((c) => {
+      const head = `    <testcase classname="${xml(`relay-conformance.${r.relay}`)}" name="${xml(`${c.id}: ${c.title}`)}" time="${(c.ms / 1000).toFixed(3)}"`;
+      if (c.status === "fail") return `${head}>\n      <failure message="${xml(c.detail)}" type="fail">${xml(c.detail)}</failure>\n    </testcase>`;
+      if (c.status === "skip") return `${head}>\n      <skipped message="${xml(c.detail)}"/>\n    </testcase>`;
+      if (c.status === "info") return `${head}>\n      <system-out>${xml(c.detail)}</system-out>\n    </testcase>`;
+      return `${head}/>`;
+    });
+    const skipped = r.results.filter((c) => c.status === "skip").length;
+    const time = r.results.reduce((t, c) => t + c.ms, 0) / 1000;
+    return `  <testsuite name="${xml(`relay-conformance ${r.relay}`)}" tests="${r.results.length}" failures="${r.failed}" errors="0" skipped="${skipped}" time="${time.toFixed(3)}" timestamp="${xml(r.startedAt)}">\n${cases.join("\n")}\n  </testsuite>`;
+  });
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n${suites.join("\n")}\n</testsuites>\n`;
+}
+

@@ -27,7 +27,7 @@ import type { CheckResult, ComplianceSummary, RunMetrics, ScenarioResult, StepRe
 import { VirtualScheduler, type Clock } from "../sim/clock.ts";
 import { createRng, type Rng } from "../sim/random.ts";
 import type { RelayBackendFactory, RelayBackendHandle } from "./backends.ts";
-import type { Scenario, Step } from "./types.ts";
+import type { AgentSpec, CatchUpMode, QuirkName, Scenario, Step } from "./types.ts";
 import { validateScenario } from "./validate.ts";
 
 export class ScenarioRefusedError extends HarnessError {}
@@ -53,7 +53,25 @@ export interface RunOptions {
   catalogueName?: string;
   /** Extra CLI flags that reproduce the parameters (e.g. "--members 40"). */
   replayFlags?: string;
+  /**
+   * Builds the agents that are not in-process engine agents (e.g. out-of-process peers, see
+   * src/peers/): return an Agent for the spec, or undefined for an EngineAgent.
+   */
+  agentFactory?: AgentFactory;
 }
+
+/** Defaults the runner hands to an agent factory: the identity and settings it would give an EngineAgent. */
+export interface AgentDefaults {
+  secretKey?: Uint8Array;
+  /** Relay URLs. */
+  relays: string[];
+  profile?: ProtocolProfile;
+  quirks?: readonly QuirkName[];
+  seed?: string;
+  catchUp?: CatchUpMode;
+}
+
+export type AgentFactory = (spec: AgentSpec, ctx: AgentContext, defaults: AgentDefaults) => Agent | undefined;
 
 export interface RunOutcome {
   result: ScenarioResult;
@@ -339,6 +357,21 @@ export class ScenarioRun {
       const secretKey = arng.bytes(32);
       const storage = spec.storage === "file" ? new FileStorage(join(this.workDir as string, spec.name)) : new MemoryStorage();
       const engineRng = arng.fork("engine");
+      const relayUrls = spec.relays.map((r) => (this.relays.get(r) as RelayBackendHandle).url);
+      const custom = this.opts.agentFactory?.(spec, ctx, {
+        secretKey,
+        relays: relayUrls,
+        profile: spec.profile ?? s.profile ?? DEFAULT_PROFILE,
+        quirks: spec.quirks ?? [],
+        seed: `${this.seed}/${spec.name}`,
+        ...(spec.catchUp ? { catchUp: spec.catchUp } : {}),
+      });
+      if (custom) {
+        this.agents.set(spec.name, custom);
+        this.agentOrder.push(spec.name);
+        this.pubkeys.set(spec.name, custom.pubkey);
+        continue;
+      }
       const agent = new EngineAgent(ctx, {
         name: spec.name,
         secretKey,
@@ -687,6 +720,7 @@ export class ScenarioRun {
         const spec = s.agents.find((a) => a.name === name);
         const a = this.agent(name);
         await this.drive(a.start());
+        this.pubkeys.set(name, a.pubkey); // out-of-process peers may learn their identity on start
         const n = spec?.keyPackages ?? 1;
         if (n > 0) await this.drive(a.publishKeyPackages(n, spec?.lastResort ?? true)).catch((e: unknown) => this.notes.push(`${name}: initial KeyPackage publication failed: ${describeError(e)}`));
       }

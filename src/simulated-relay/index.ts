@@ -27,6 +27,11 @@
  * Frames travel through the scheduler; nothing happens until it runs. A publish schedules its
  * timeout on the scheduler too, so `runUntilIdle()` moves virtual time up to the last pending
  * timeout (use `advance(ms)` to step instead).
+ *
+ * Relay policies are options of `addRelay`: `refuseProtected` (NIP-70), `authRequiredForKinds`
+ * (NIP-42, e.g. [1059] as strfry), `authRequiredToPublish`, `maxStoredEvents`, `limits`,
+ * `verifySignatures`. The same relay over WebSocket: `startRelayServer()` in `./ws-server.ts`
+ * (or `marmot-harness relay`).
  */
 export * from "./messages.ts";
 export * from "./filter.ts";

@@ -12,7 +12,7 @@ import { FaultLog } from "./faults.ts";
 import { RelayError, type RelayMessage } from "./messages.ts";
 import { RealtimeScheduler } from "./realtime.ts";
 import { defaultVerifyWorkers, VerifyPool } from "./verify-pool.ts";
-import { Nemesis, SimulatedRelay, type SimulatedRelayOptions } from "./simulated-relay.ts";
+import { Nemesis, SimulatedRelay, type SimConnection, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
 export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "copyEvents" | "rng" | "url">> {
   /** TCP port (0 = any free port). */
@@ -32,6 +32,11 @@ export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, 
    * beyond the first, at most 4; 0 = verify on the main thread).
    */
   verifyWorkers?: number;
+  /**
+   * When a client's socket has more than this many bytes waiting to be sent (it does not read),
+   * EVENT frames for it are skipped and recorded as "socket-overflow.hit" (default 16 MiB).
+   */
+  maxBufferedBytes?: number;
 }
 
 export interface Nip11Document {
@@ -222,11 +227,24 @@ export class RelayServer {
 
   private onSocket(ws: WebSocket, req: IncomingMessage): void {
     const client = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}#${this.nextClient++}`;
-    let conn;
+    let conn: SimConnection | undefined;
     try {
+      const maxBuffered = this.opts.maxBufferedBytes ?? 16 * 1024 * 1024;
       conn = this.relay.connect(client, {
         onMessage: (m) => {
-          if (ws.readyState === ws.OPEN) ws.send(this.serialize(m));
+          if (ws.readyState !== ws.OPEN) return;
+          // A client that does not read: like relays with bounded send queues, skip its events.
+          if (m[0] === "EVENT" && ws.bufferedAmount > maxBuffered) {
+            this.relay.faultLog.record({
+              at: Date.now(),
+              relay: this.relay.name,
+              connection: conn?.id,
+              fault: "socket-overflow.hit",
+              params: { client, sub: m[1], eventId: m[2].id, bufferedAmount: ws.bufferedAmount },
+            });
+            return;
+          }
+          ws.send(this.serialize(m));
         },
         onClose: (reason) => ws.close(1011, reason.slice(0, 120)),
       });

@@ -74,3 +74,34 @@ describe("runner on a real WebSocket relay", () => {
     }
   }, 60_000);
 });
+
+describe("scenario files and faults, end to end", () => {
+  it("runs the example YAML scenario, and the same seed with faults gives the same digest", async () => {
+    const { loadScenarioFile } = await import("../../src/scenarios/loader.ts");
+    const s = await loadScenarioFile(new URL("../../src/scenarios/examples/catch-up-two-relays.yaml", import.meta.url).pathname);
+    const a = await runScenario(s);
+    expect({ verdict: a.result.verdict, failures: a.result.failures }).toEqual({ verdict: "pass", failures: [] });
+    expect(a.history.entries.some((e) => e.op === "fault" && e.data.fault === "drop")).toBe(true);
+    const b = await runScenario(s);
+    expect(b.history.digest()).toBe(a.history.digest());
+  }, 60_000);
+});
+
+describe("agent factory hook", () => {
+  it("lets a caller supply an agent (as out-of-process peers do) and runs with it", async () => {
+    const { EngineAgent } = await import("../../src/agents/engine-agent.ts");
+    const { MemoryStorage } = await import("../../src/engine/storage-memory.ts");
+    const { createEngine } = await import("../../src/engine/engine.ts");
+    const calls: { name: string; relays: string[] }[] = [];
+    const { result } = await runScenario(buildCatalogueScenario("invite-basic"), {
+      agentFactory: (spec, ctx, d) => {
+        calls.push({ name: spec.name, relays: d.relays });
+        if (spec.name !== "bob") return undefined;
+        return new EngineAgent(ctx, { name: spec.name, secretKey: d.secretKey as Uint8Array, relays: d.relays, engineFactory: createEngine, storage: new MemoryStorage(), durable: true });
+      },
+    });
+    expect(calls.map((c) => c.name)).toEqual(["alice", "bob", "carol"]);
+    expect(calls[0]?.relays).toEqual(["wss://r1.sim.invalid"]);
+    expect({ verdict: result.verdict, failures: result.failures }).toEqual({ verdict: "pass", failures: [] });
+  }, 60_000);
+});

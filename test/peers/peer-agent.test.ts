@@ -147,8 +147,9 @@ describe("PeerAgent: scenarios with some agents out of process", () => {
     expect(e).toBeInstanceOf(ProfileMismatchError);
     expect((e as Error).message).toContain("peer mallory (engine-peer) speaks R2, engine agents speak R1");
     expect(history.entries.some((x) => x.op === "profile" && x.data.profile === "R2")).toBe(true);
-    // The peer process was ended with the run.
-    await peer.stop();
+    // The failed start ended the peer process; nothing is left to talk to.
+    expect(peer.isOnline()).toBe(false);
+    await expect(peer.groups()).rejects.toMatchObject({ code: "PEER_NOT_STARTED" });
   });
 
   it("surfaces a peer that dies mid-scenario as PEER_EXITED, and stops cleanly", async () => {

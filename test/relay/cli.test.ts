@@ -67,11 +67,14 @@ describe("CLI: relay and relay-check", () => {
     await writeFile(join(dir, "in.jsonl"), [JSON.stringify({ event: good }), JSON.stringify(tampered), "not json"].join("\n") + "\n");
     const { proc, url, output } = await startRelayVerb(["--seed", "cli", "--fault-log", join(dir, "faults.jsonl"), "--latency", "5", "--load", join(dir, "in.jsonl"), "--dump", join(dir, "out.jsonl")]);
     try {
-      const r = await inProcess(["relay-check", url, "--json", join(dir, "conf.json"), "--timeout", "3000"]);
+      const r = await inProcess(["relay-check", url, "--json", join(dir, "conf.json"), "--junit", join(dir, "conf.xml"), "--timeout", "3000"]);
       expect(r.code, r.out + r.err).toBe(0);
-      expect(r.out).toMatch(/\d+ passed, 0 failed/);
-      const json = JSON.parse(await readFile(join(dir, "conf.json"), "utf8")) as { relays: { failed: number }[] };
+      expect(r.out).toMatch(/: \d+ passed, 0 failed/);
+      const json = JSON.parse(await readFile(join(dir, "conf.json"), "utf8")) as { relays: { failed: number; results: unknown[] }[] };
       expect(json.relays[0]?.failed).toBe(0);
+      const junit = await readFile(join(dir, "conf.xml"), "utf8");
+      expect(junit).toMatch(new RegExp(`<testsuite name="relay-conformance ws://127\\.0\\.0\\.1:\\d+" tests="${json.relays[0]?.results.length}" failures="0"`));
+      expect(junit.match(/<testcase /g)).toHaveLength(json.relays[0]?.results.length ?? -1);
       const faults = (await readFile(join(dir, "faults.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { fault: string });
       expect(faults[0]?.fault).toBe("latency");
       const q = openRelay(url);
@@ -96,9 +99,12 @@ describe("CLI: relay and relay-check", () => {
     const server = await startRelayServer();
     server.nemesis.refusePublish({ message: "blocked: no" });
     try {
-      const r = await run(["relay-check", server.url, "--only", "publish-ok,h-query-445", "--timeout", "1000"]);
+      // Two relays side by side: the in-memory one passes, the refusing one fails.
+      const r = await run(["relay-check", "memory", server.url, "--only", "publish-ok,h-query-445", "--timeout", "1000"]);
       expect(r.code).toBe(1);
-      expect(r.out).toMatch(/\*\*FAIL\*\*: OK false "blocked: no"/);
+      expect(r.out).toMatch(/\| Check \| in-memory \| ws:\/\/127\.0\.0\.1:\d+ \|/);
+      expect(r.out).toMatch(/\| pass \| \*\*FAIL\*\*: OK false "blocked: no" \|/);
+      expect(r.out).toMatch(/in-memory: 2 passed, 0 failed/);
     } finally {
       await server.close();
     }

@@ -1,6 +1,6 @@
 import { describe, it, expect, afterAll } from "vitest";
 import { mkdir, writeFile } from "node:fs/promises";
-import { conformanceJson, conformanceMarkdown, runConformance, CHECKS, type ConformanceReport } from "../../src/relays/conformance.ts";
+import { conformanceJson, conformanceJunit, conformanceMarkdown, runConformance, CHECKS, type ConformanceReport } from "../../src/relays/conformance.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import { LocalNostrRelay } from "../../src/relays/nostr-relay-core.ts";
 import { containerRuntime, startContainerRelay } from "../../src/relays/containers.ts";
@@ -57,16 +57,43 @@ describe("relay conformance suite", () => {
     }
   });
 
-  it("@nostr-relay/core (started locally on 127.0.0.1) passes every check but one (its known three-tag filter bug)", async () => {
+  it("@nostr-relay/core (started locally on 127.0.0.1) passes every check but two (its three-tag filter and REQ replacement bugs)", async () => {
     const n = await LocalNostrRelay.start();
     try {
       const r = await runConformance({ name: "@nostr-relay/core 0.0.40", url: n.url, open: (_c, co) => openRelay(n.url, { ...co }) }, { seed: "conf", timeoutMs: 2000 });
       reports.push(r);
-      // Its one known NIP-01 bug: a filter with three or more tag conditions returns nothing.
-      expect(r.results.filter((x) => x.status === "fail").map((x) => [x.id, x.detail])).toEqual([["three-tag-filter", "got 0 events, expected 1"]]);
+      // Its two NIP-01 bugs: a filter with three or more tag conditions returns nothing, and a REQ
+      // reusing an open subscription's id does not replace the old filters (they keep delivering).
+      expect(r.results.filter((x) => x.status === "fail").map((x) => [x.id, x.detail])).toEqual([
+        ["three-tag-filter", "got 0 events, expected 1"],
+        ["req-replaces", "the replaced filter still delivers"],
+      ]);
     } finally {
       await n.close();
     }
+  });
+
+  it("renders JUnit XML with failures, skips, info rows and escaping", () => {
+    const xml = conformanceJunit([
+      {
+        relay: "wss://r.example/?a=1&b=<2>",
+        url: "wss://r.example",
+        startedAt: "2026-01-01T00:00:00.000Z",
+        passed: 1,
+        failed: 1,
+        results: [
+          { id: "a", title: "ok", status: "pass", detail: "", ms: 5 },
+          { id: "b", title: "bad", status: "fail", detail: 'got "0" events', ms: 7 },
+          { id: "c", title: "policy", status: "info", detail: "accepted", ms: 1 },
+          { id: "d", title: "raw", status: "skip", detail: "no raw frames", ms: 0 },
+        ],
+      },
+    ]);
+    expect(xml).toContain('<testsuite name="relay-conformance wss://r.example/?a=1&amp;b=&lt;2&gt;" tests="4" failures="1" errors="0" skipped="1"');
+    expect(xml).toContain('<failure message="got &quot;0&quot; events" type="fail">');
+    expect(xml).toContain("<system-out>accepted</system-out>");
+    expect(xml).toContain('<skipped message="no raw frames"/>');
+    expect(xml.match(/<testcase /g)).toHaveLength(4);
   });
 
   it("the suite detects a non-conforming relay (fails where it should)", async () => {
@@ -79,6 +106,12 @@ describe("relay conformance suite", () => {
       ["h-query-445", "fail"],
       ["replace-30443-d", "fail"],
     ]);
+  });
+
+  it("without a container runtime, starting a container relay is a typed error naming the cause", async (ctx) => {
+    const rt = await containerRuntime();
+    if (rt.ok) ctx.skip("a container runtime exists here");
+    await expect(startContainerRelay("strfry")).rejects.toMatchObject({ code: "CONTAINER_UNAVAILABLE", message: expect.stringContaining("no container runtime") });
   });
 
   for (const name of ["strfry", "nostr-rs-relay"] as const) {

@@ -356,4 +356,33 @@ describe("WebSocket relay server", () => {
       await s.close();
     }
   });
+
+  it("a client that stops reading has its events skipped once its socket buffer is full (socket-overflow), and the relay goes on", async () => {
+    const s = await startRelayServer({ maxBufferedBytes: 64 * 1024, verifySignatures: false, verifyWorkers: 0 });
+    try {
+      const slow = await RawClient.open(s.url);
+      slow.send(["REQ", "slow", { kinds: [1], "#t": ["bulk"] }]);
+      await slow.next((m) => m[0] === "EOSE");
+      const sock = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      sock.pause();
+      const pubc = openRelay(s.url);
+      await pubc.connect();
+      const N = 120;
+      const events = Array.from({ length: N }, (_, i) => sign(A.sk, 1, now(), [["t", "bulk"]], `${i} ${"b".repeat(120 * 1024)}`));
+      const acks = await Promise.all(events.map((e) => pubc.publish(e, { timeoutMs: 20_000 })));
+      expect(acks.every((a) => a.ok)).toBe(true);
+      const skipped = s.relay.faultLog.hitCounts.get("socket-overflow.hit") ?? 0;
+      expect(skipped).toBeGreaterThan(0);
+      sock.resume();
+      const t0 = Date.now();
+      while (slow.frames.filter((m) => m[0] === "EVENT").length < N - skipped && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(slow.frames.filter((m) => m[0] === "EVENT")).toHaveLength(N - skipped);
+      // Everything is stored; the slow client can catch up with a query.
+      expect(s.relay.core.store.size).toBe(N);
+      await pubc.close();
+      slow.close();
+    } finally {
+      await s.close();
+    }
+  });
 });

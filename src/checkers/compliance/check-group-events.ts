@@ -12,7 +12,7 @@ import type { CaptureRecord } from "../../capture.ts";
 import type { CheckContext, Decoded445 } from "./context.ts";
 import { idAndSignatureProblem } from "./context.ts";
 import type { GroupStateObservation } from "./keyring.ts";
-import { bytesToHex, decodeBase64Strict, hexToBytes, isHex64Lower, isUnsignedIntString, tagsNamed, toBase64 } from "./util.ts";
+import { bytesToHex, decodeBase64Memo, hexToBytes, isHex64Lower, isUnsignedIntString, tagsNamed, toBase64 } from "./util.ts";
 
 export const KIND_GROUP_EVENT = 445;
 const MIN_CONTENT = 28;
@@ -154,7 +154,7 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
   // GM-03 (R1/R2) and content shape
   let raw: Uint8Array | undefined;
   if (profile !== "R0") {
-    raw = decodeBase64Strict(ev.content);
+    raw = decodeBase64Memo(ev.content, ctx.b64);
     if (raw === undefined) j.fail("MIP03-GM-03", id, "445 content is not standard padded base64");
     else if (raw.length < MIN_CONTENT) j.fail("MIP03-GM-03", id, `445 content decodes to ${raw.length} bytes (< ${MIN_CONTENT})`);
     else j.pass("MIP03-GM-03");
@@ -195,10 +195,13 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
     const body = raw.subarray(12);
     let plain: Uint8Array | undefined;
     let epoch = -1;
-    for (const k of gkeys) {
+    for (let i = 0; i < gkeys.length; i++) {
+      const k = gkeys[i] as PreparedKey;
       try {
         plain = chacha20poly1305(k.key, nonce).decrypt(body);
         epoch = k.epoch;
+        // Move to front: consecutive 445s of a group are mostly of the same epoch.
+        if (i > 0) gkeys.unshift(...gkeys.splice(i, 1));
         break;
       } catch {
         plain = undefined;
@@ -449,5 +452,5 @@ export function checkGroupEventSequences(ctx: CheckContext): void {
 }
 
 export function idProblemFor(ctx: CheckContext, rec: CaptureRecord): string | undefined {
-  return idAndSignatureProblem(rec.event, ctx.verifySignatures);
+  return idAndSignatureProblem(rec.event, ctx.verifySignatures ? ctx.verifier : undefined);
 }

@@ -41,7 +41,7 @@ function checkApplication(ctx: CheckContext, o: ApplicationObservation): void {
   const tags = safeTags(r.tags);
   if (j.applies("MIP03-APP-05")) {
     const gid = o.nostrGroupId?.toLowerCase();
-    const outer = ctx.events.find((e) => e.event.id === id);
+    const outer = ctx.byId.get(id);
     const hOuter = outer ? tagsNamed(outer.event.tags, "h")[0]?.[1] : undefined;
     const ids = [gid, hOuter].filter((x): x is string => typeof x === "string");
     const leaks = tags.filter((t) => t[0] === "h" || t.slice(1).some((v) => ids.includes(v.toLowerCase())));

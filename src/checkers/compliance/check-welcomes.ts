@@ -142,12 +142,20 @@ export function checkWelcomeSequences(ctx: CheckContext): void {
     if (o.kind === "rejected" && ctx.welcomes.has(o.eventId)) failed.add(o.eventId);
   }
   const order = new Map(ctx.events.map((r, i) => [r.event.id, i]));
+  // KeyPackages and deletions per author, in capture order (one pass, not one scan per Welcome).
+  const rotations = new Map<string, { i: number; r: CaptureRecord }[]>();
+  ctx.events.forEach((r, i) => {
+    if (r.event.kind !== KIND_KP && r.event.kind !== 5) return;
+    const l = rotations.get(r.event.pubkey) ?? [];
+    l.push({ i, r });
+    rotations.set(r.event.pubkey, l);
+  });
   for (const [wrapId, w] of ctx.welcomes) {
     if (w.rumor.kind !== KIND_WELCOME_RUMOR || w.kpEventId === undefined) continue;
     const kp = ctx.keyPackages.get(w.kpEventId);
     if (!kp) continue;
     const at = order.get(wrapId) ?? 0;
-    const later = ctx.events.filter((r, i) => i > at && r.event.pubkey === w.recipient);
+    const later = (rotations.get(w.recipient) ?? []).filter((x) => x.i > at).map((x) => x.r);
     const rotated = later.filter((r) => r.event.kind === KIND_KP && kp.d !== undefined && tagValues(r.event.tags, "d").map((x) => x.toLowerCase()).includes(kp.d) && r.event.id !== kp.event.id);
     const deleted = later.filter((r) => r.event.kind === 5 && tagValues(r.event.tags, "e").includes(kp.event.id));
     if (failed.has(wrapId)) {

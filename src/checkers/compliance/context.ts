@@ -5,11 +5,11 @@
 import type { CaptureRecord } from "../../capture.ts";
 import type { Event as NostrEvent } from "nostr-tools";
 import { createHash } from "node:crypto";
-import { schnorr } from "@noble/curves/secp256k1.js";
 import type { ProtocolProfile } from "../../profile.ts";
 import type { Judgement } from "./judgement.ts";
 import type { Keyring, Observation } from "./keyring.ts";
-import { hexToBytes } from "./util.ts";
+import type { SignatureVerifier } from "./signature-verifier.ts";
+import type { Base64Memo } from "./util.ts";
 
 export interface KeyPackageInfo {
   event: NostrEvent;
@@ -51,9 +51,15 @@ export interface CheckContext {
   records: CaptureRecord[];
   /** Records whose event has a well-formed NIP-01 shape, in capture order. */
   events: CaptureRecord[];
+  /** `events` by event id. */
+  byId: Map<string, CaptureRecord>;
   keyring?: Keyring;
   /** Skip Schnorr verification (id hashes are still checked). */
   verifySignatures: boolean;
+  /** Strict base64 decodes of event contents, shared by profile detection and the checks. */
+  b64: Base64Memo;
+  /** The Schnorr verifier (WASM libsecp256k1 or pure JS), when signatures are verified. */
+  verifier?: SignatureVerifier;
   accountKeys: Set<string>;
   keyPackages: Map<string, KeyPackageInfo>;
   decoded445: Map<string, Decoded445>;
@@ -88,7 +94,7 @@ export function eventShapeProblem(e: unknown): string | undefined {
 }
 
 /** NIP-01 id and Schnorr signature; computed directly (no verdict cache on the event object). */
-export function idAndSignatureProblem(e: NostrEvent, verifySignature: boolean): string | undefined {
+export function idAndSignatureProblem(e: NostrEvent, verifier: SignatureVerifier | undefined): string | undefined {
   let id: string;
   try {
     // NIP-01 serialization hashed with Node's native SHA-256 (same bytes as nostr-tools' getEventHash).
@@ -97,12 +103,8 @@ export function idAndSignatureProblem(e: NostrEvent, verifySignature: boolean): 
     return "cannot be serialized for its NIP-01 id";
   }
   if (id !== e.id) return `id is not the NIP-01 hash (expected ${id})`;
-  if (!verifySignature) return undefined;
+  if (verifier === undefined) return undefined;
   if (!HEX128L.test(e.sig)) return "sig is not 128 lowercase hex";
-  try {
-    if (!schnorr.verify(hexToBytes(e.sig), hexToBytes(id), hexToBytes(e.pubkey))) return "signature does not verify";
-  } catch {
-    return "signature does not verify";
-  }
+  if (!verifier.verify(e, id)) return "signature does not verify";
   return undefined;
 }

@@ -11,28 +11,32 @@ import { checkGroupEvent, checkGroupEventSequences, KIND_GROUP_EVENT, prepareGro
 import { checkGiftWrap, checkWelcomeSequences, KIND_GIFT_WRAP, recipientKeyMap } from "./check-welcomes.ts";
 import { checkObservations } from "./check-observations.ts";
 import { checkJoinSequences } from "./check-joins.ts";
+import { checkMediaAndIdentity } from "./check-media.ts";
 import { type CheckContext, eventShapeProblem, idAndSignatureProblem } from "./context.ts";
 import { type Finding, Judgement, type MalformedInput, type RuleVerdict } from "./judgement.ts";
 import type { Keyring } from "./keyring.ts";
 import { type DetectedProfile, detectProfile, type ProfileDetection } from "./profile-detect.ts";
 import { getRule, isMandatory } from "./rules.ts";
-import { hexToBytes } from "./util.ts";
+import { type Base64Memo, hexToBytes } from "./util.ts";
+import { getSignatureVerifier, type VerifierChoice, type VerifierName } from "./signature-verifier.ts";
 
 /** Rules that have a check. Others are reported as "not-implemented", never as passed. */
 export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
   "MIP00-KP-01", "MIP00-KP-02", "MIP00-KP-03", "MIP00-KP-04", "MIP00-KP-05", "MIP00-KP-06", "MIP00-KP-07",
   "MIP00-KP-08", "MIP00-KP-09", "MIP00-KP-10", "MIP00-KP-11", "MIP00-KP-12", "MIP00-KP-13", "MIP00-KP-14",
   "MIP00-KP-15", "MIP00-KP-16", "MIP00-KP-17", "MIP00-KP-18", "MIP00-KP-19", "MIP00-KP-20", "MIP00-KP-21", "MIP00-KP-22",
+  "MIP00-CR-01",
   "MIP00-KR-01", "MIP00-KR-02", "MIP00-KR-03", "MIP00-DEL-01",
   "MIP01-GD-01", "MIP01-GD-02", "MIP01-GD-03", "MIP01-GD-04", "MIP01-GD-05", "MIP01-GD-06", "MIP01-GD-07",
+  "MIP01-IMG-01", "MIP01-IMG-02",
   "MIP01-GD-08", "MIP01-GD-09", "MIP01-GD-10", "MIP01-GD-11", "MIP01-GD-12", "MIP01-GD-13", "MIP01-GD-14", "MIP01-GD-15",
   "MIP02-WL-01", "MIP02-WL-02", "MIP02-WL-03", "MIP02-WL-04", "MIP02-WL-05", "MIP02-WL-06", "MIP02-WL-07", "MIP02-WL-08",
-  "MIP02-WL-11", "MIP02-WL-12", "MIP02-WL-13", "MIP02-WL-14", "MIP02-WL-16",
+  "MIP02-WL-11", "MIP02-WL-12", "MIP02-WL-13", "MIP02-WL-14", "MIP02-WL-15", "MIP02-WL-16",
   "MIP03-GM-01", "MIP03-GM-02", "MIP03-GM-03", "MIP03-GM-04", "MIP03-GM-05", "MIP03-GM-06", "MIP03-GM-07",
   "MIP03-GM-08", "MIP03-GM-09", "MIP03-GM-10", "MIP03-GM-11", "MIP03-GM-12",
   "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05", "MIP03-APP-06",
   "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-07", "MIP03-CM-09", "MIP03-CM-10",
-  "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-07", "MIP04-MD-08",
+  "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-03", "MIP04-MD-04", "MIP04-MD-05", "MIP04-MD-06", "MIP04-MD-07", "MIP04-MD-08",
   "MIP05-PN-01", "MIP05-PN-02", "MIP05-PN-03", "MIP05-PN-04", "MIP05-PN-06",
   "CORE-DUP-01", "CORE-CONF-01",
 ]);
@@ -43,12 +47,32 @@ export const PARTIAL_RULES: ReadonlyMap<string, string> = new Map([
   ["MIP01-GD-04", "the ratchet_tree extension of Welcome GroupInfo"],
 ]);
 
+/** Why each rule without a check stays unchecked (shown by `rules` and in not-implemented findings). */
+export const NOT_IMPLEMENTED_REASONS: ReadonlyMap<string, string> = new Map([
+  ["MIP02-WL-09", "the GroupInfo is HPKE-encrypted to the joiner's init key, which no keyring carries"],
+  ["MIP02-WL-10", "needs the decrypted GroupInfo (joiner's init key) and the R2 admin-policy component"],
+  ["MIP03-GM-13", "a receiver's internal dedup/ordering logic is not visible in traffic"],
+  ["MIP03-CM-08", "deliberate: a creation commit stays local (ts-mls, MDK); no published bytes identify one"],
+  ["MIP03-CM-11", "R2 convergence-v1 branch ordering is not implemented by the project's engine"],
+  ["MIP03-CM-12", "retained rollback states are client storage, not visible in traffic or observations"],
+  ["MIP03-CM-13", "the R2 convergence stale window is not implemented by the project's engine"],
+  ["MIP03-CM-14", "the R2 lifecycle/admin-policy components of a disband commit have no codec here"],
+  ["MIP05-PN-05", "the R2 JSON push records (owner_sig over kind 451) have no codec here"],
+  ["MIP05-PN-07", "decrypting tokens needs the push server's secret key, which the keyring does not carry"],
+  ["CORE-RT-01", "the R2 routing app component has no codec here"],
+  ["CORE-RT-02", "the R2 routing app component has no codec here"],
+  ["CORE-AP-01", "the R2 admin-policy app component has no codec here"],
+  ["CORE-AC-01", "R2 app_components advertisement (0x0008) has no codec here"],
+]);
+
 export interface JudgeOptions {
   /** Judged profile; "auto" (default) detects it and says so when the capture is mixed or unknown. */
   profile?: ProtocolProfile | "auto";
   keyring?: Keyring;
   /** Verify Schnorr signatures of every event (default true). Ids are always checked. */
   verifySignatures?: boolean;
+  /** Which Schnorr verifier: "auto" (default: WASM libsecp256k1, else pure JS), "wasm" or "js". */
+  signatureVerifier?: VerifierChoice;
   /** Capture lines that could not be read, reported as malformed input. */
   captureErrors?: readonly CaptureFormatError[];
 }
@@ -62,6 +86,8 @@ export interface ComplianceReport {
   eventCount: number;
   uniqueEvents: number;
   whiteBox: boolean;
+  /** The Schnorr verifier that ran ("none" with verifySignatures: false). */
+  signatureVerifier: VerifierName | "none";
   findings: Finding[];
   malformed: MalformedInput[];
   counts: Record<RuleVerdict, number>;
@@ -85,7 +111,8 @@ export function chooseProfile(requested: ProtocolProfile | "auto", detected: Det
 
 export async function judge(records: readonly CaptureRecord[], opts: JudgeOptions = {}): Promise<ComplianceReport> {
   const requested = opts.profile ?? "auto";
-  const detection = detectProfile(records);
+  const b64: Base64Memo = new Map();
+  const detection = detectProfile(records, b64);
   const chosen = chooseProfile(requested, detection.profile);
   const j = new Judgement(chosen.profile);
   if (chosen.note) j.notes.push(chosen.note);
@@ -95,7 +122,9 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     j,
     profile: chosen.profile,
     records: [...records],
+    b64,
     events: [],
+    byId: new Map(),
     verifySignatures: opts.verifySignatures ?? true,
     accountKeys: new Set(),
     keyPackages: new Map(),
@@ -107,6 +136,10 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     decryptTally: new Map(),
   };
   if (opts.keyring) ctx.keyring = opts.keyring;
+  if (ctx.verifySignatures) {
+    ctx.verifier = await getSignatureVerifier(opts.signatureVerifier ?? "auto");
+    if (ctx.verifier.fallbackReason !== undefined) j.notes.push(ctx.verifier.fallbackReason);
+  }
 
   // 1. Shape, id and signature; merge duplicates (same event seen on several relays).
   const byId = new Map<string, CaptureRecord>();
@@ -128,7 +161,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
       if (rec.acks !== undefined && rec.acks.length > 0) byId.set(rec.event.id, { ...prev, acks: [...(prev.acks ?? []), ...rec.acks] });
       return;
     }
-    const sigProblem = idAndSignatureProblem(rec.event, ctx.verifySignatures);
+    const sigProblem = idAndSignatureProblem(rec.event, ctx.verifier);
     if (sigProblem !== undefined) {
       ctx.badSignature.add(rec.event.id);
       j.malformedInput({ eventId: rec.event.id, reason: `kind ${rec.event.kind}: ${sigProblem}` });
@@ -136,6 +169,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     byId.set(rec.event.id, rec);
   });
   ctx.events = [...byId.values()];
+  ctx.byId = byId;
 
   // 2. Account keys: authors of everything that is not an ephemeral-key envelope, plus keyring identities.
   for (const r of ctx.events) if (r.event.kind !== KIND_GROUP_EVENT && r.event.kind !== KIND_GIFT_WRAP) ctx.accountKeys.add(r.event.pubkey);
@@ -188,7 +222,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
   }
 
   // 4. Sequence rules and observations.
-  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations, checkJoinSequences]) {
+  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations, checkJoinSequences, checkMediaAndIdentity]) {
     try {
       step(ctx);
     } catch (e) {
@@ -196,7 +230,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     }
   }
 
-  const findings = j.finish(IMPLEMENTED_RULES, PARTIAL_RULES);
+  const findings = j.finish(IMPLEMENTED_RULES, PARTIAL_RULES, NOT_IMPLEMENTED_REASONS);
   const counts: Record<RuleVerdict, number> = { pass: 0, fail: 0, "not-applicable": 0, "not-checkable-without-keys": 0, "not-implemented": 0 };
   let mandatoryFailures = 0;
   let advisoryFailures = 0;
@@ -216,6 +250,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     eventCount: records.length,
     uniqueEvents: ctx.events.length,
     whiteBox: opts.keyring !== undefined,
+    signatureVerifier: ctx.verifier?.name ?? "none",
     findings,
     malformed: j.malformed,
     counts,

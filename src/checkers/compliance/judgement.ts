@@ -99,17 +99,18 @@ export class Judgement {
     this.malformed.push(m);
   }
 
-  finish(implemented: ReadonlySet<string>, partial: ReadonlyMap<string, string>): Finding[] {
+  finish(implemented: ReadonlySet<string>, partial: ReadonlyMap<string, string>, reasons: ReadonlyMap<string, string> = new Map()): Finding[] {
     const out: Finding[] = [];
-    for (const rule of rulesForProfile(this.profile)) out.push(this.findingFor(rule, implemented, partial));
+    for (const rule of rulesForProfile(this.profile)) out.push(this.findingFor(rule, implemented, partial, reasons));
     return out;
   }
 
-  private findingFor(rule: Rule, implemented: ReadonlySet<string>, partial: ReadonlyMap<string, string>): Finding {
+  private findingFor(rule: Rule, implemented: ReadonlySet<string>, partial: ReadonlyMap<string, string>, reasons: ReadonlyMap<string, string>): Finding {
     const base = { ruleId: rule.id, level: rule.level };
     const s = this.states.get(rule.id);
     if (!implemented.has(rule.id)) {
-      return { ...base, verdict: "not-implemented", eventIds: [], message: "no check exists for this rule yet", passed: 0 };
+      const why = reasons.get(rule.id);
+      return { ...base, verdict: "not-implemented", eventIds: [], message: why !== undefined ? `no check: ${why}` : "no check exists for this rule yet", passed: 0 };
     }
     if (s && s.failIds.length > 0) {
       const more = s.failIds.length > 1 ? ` (${s.failIds.length} events)` : "";

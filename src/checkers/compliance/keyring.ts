@@ -29,6 +29,14 @@
  * - welcome: { kind, eventId (gift wrap id), commitEventId?, recipient?, joined?: boolean,
  *   nostrGroupId? }
  * - rejected: { kind, eventId, code, message, agent? }  (informational)
+ * - media: { kind, eventId (the 445 whose rumor carries the imeta), url (the imeta's url), blob?: base64
+ *   of the fetched blob, blobSha256?: hex, plainSha256?: hex (hashes an agent measured, when the
+ *   bytes are not kept), nostrGroupId?, epoch?, agent? }
+ * - group-image: { kind, nostrGroupId, epoch?, groupData: hex (0xF2EE bytes naming the image),
+ *   blob?: base64 of the fetched image blob, uploadAuthEventId?: the Blossom upload auth event (in
+ *   the capture), uploadPubkey?: hex (its author, when the event is not captured), agent? }
+ * group-state may also carry `leaves`: { "<leaf index>": credential identity hex } (MIP00-CR-01), and
+ * welcome `duplicateGroup: true` when the recipient already retained that MLS group (MIP02-WL-15).
  */
 import { readFile } from "node:fs/promises";
 import { HarnessError } from "../../errors.ts";
@@ -103,6 +111,8 @@ export interface GroupStateObservation {
   /** The member's reported conformance commitment (hex) and the exporter value it hashes. */
   epochCommitment?: string;
   conformanceExporter?: string;
+  /** Occupied leaves: leaf index (decimal string) → credential identity (hex). */
+  leaves?: Record<string, string>;
   agent?: string;
 }
 
@@ -113,6 +123,31 @@ export interface WelcomeObservation {
   recipient?: string;
   joined?: boolean;
   nostrGroupId?: string;
+  /** The recipient already retained the Welcome's MLS group id. */
+  duplicateGroup?: boolean;
+}
+
+export interface MediaObservation {
+  kind: "media";
+  eventId: string;
+  url: string;
+  blob?: string;
+  blobSha256?: string;
+  plainSha256?: string;
+  nostrGroupId?: string;
+  epoch?: number;
+  agent?: string;
+}
+
+export interface GroupImageObservation {
+  kind: "group-image";
+  nostrGroupId: string;
+  epoch?: number;
+  groupData: string;
+  blob?: string;
+  uploadAuthEventId?: string;
+  uploadPubkey?: string;
+  agent?: string;
 }
 
 export interface RejectedObservation {
@@ -129,7 +164,9 @@ export type Observation =
   | ProposalObservation
   | GroupStateObservation
   | WelcomeObservation
-  | RejectedObservation;
+  | RejectedObservation
+  | MediaObservation
+  | GroupImageObservation;
 
 export interface Keyring {
   groupEventKeys: GroupEventKeyEntry[];
@@ -137,7 +174,7 @@ export interface Keyring {
   observations: Observation[];
 }
 
-const KINDS = new Set(["application", "commit", "proposal", "group-state", "welcome", "rejected"]);
+const KINDS = new Set(["application", "commit", "proposal", "group-state", "welcome", "rejected", "media", "group-image"]);
 
 /** Validate a parsed keyring object; throws KeyringError naming the first bad field. */
 export function parseKeyring(value: unknown, source = "keyring"): Keyring {
@@ -172,13 +209,20 @@ export function parseKeyring(value: unknown, source = "keyring"): Keyring {
     if (typeof kind !== "string" || !KINDS.has(kind)) {
       throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}] has unknown kind ${JSON.stringify(kind)}`, { index: i });
     }
-    if (kind === "group-state") {
+    if (kind === "group-image") {
+      if (!isHex64(o.nostrGroupId)) throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].nostrGroupId must be 64 hex`, { index: i });
+      if (typeof o.groupData !== "string" || !isHex(o.groupData)) throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].groupData must be hex`, { index: i });
+      if (o.blob !== undefined && typeof o.blob !== "string") throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].blob must be base64`, { index: i });
+    } else if (kind === "group-state") {
       if (!isHex64(o.nostrGroupId)) throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].nostrGroupId must be 64 hex`, { index: i });
       if (o.groupData !== undefined && o.groupData !== "" && !isHex(o.groupData)) {
         throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].groupData must be hex`, { index: i });
       }
     } else if (typeof o.eventId !== "string") {
       throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].eventId must be a string`, { index: i });
+    } else if (kind === "media") {
+      if (typeof o.url !== "string") throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].url must be a string`, { index: i });
+      if (o.blob !== undefined && typeof o.blob !== "string") throw new KeyringError("KEYRING_FORMAT", `${source}: observations[${i}].blob must be base64`, { index: i });
     }
     return { ...o, kind } as Observation;
   });

@@ -5,7 +5,7 @@
  */
 import type { CaptureRecord } from "../../capture.ts";
 import type { ProtocolProfile } from "../../profile.ts";
-import { decodeBase64Strict, tagsNamed } from "./util.ts";
+import { type Base64Memo, decodeBase64Memo, decodeBase64Strict, tagsNamed } from "./util.ts";
 
 export type DetectedProfile = ProtocolProfile | "mixed" | "unknown";
 
@@ -25,7 +25,10 @@ function nip44PaddedLen(len: number): number {
 
 /** True when base64 content has the exact shape of a NIP-44 v2 payload (version byte 2, valid padded length). */
 export function looksLikeNip44(content: string): boolean {
-  const raw = decodeBase64Strict(content);
+  return looksLikeNip44Bytes(decodeBase64Strict(content));
+}
+
+function looksLikeNip44Bytes(raw: Uint8Array | undefined): boolean {
   if (!raw || raw.length < 99 || raw[0] !== 2) return false;
   const padded = raw.length - 1 - 32 - 32 - 2;
   if (padded < 32) return false;
@@ -33,7 +36,7 @@ export function looksLikeNip44(content: string): boolean {
   return nip44PaddedLen(padded) === padded;
 }
 
-export function detectProfile(records: readonly CaptureRecord[]): ProfileDetection {
+export function detectProfile(records: readonly CaptureRecord[], memo?: Base64Memo): ProfileDetection {
   const votes: Record<ProtocolProfile, number> = { R0: 0, R1: 0, R2: 0 };
   const reasons = new Set<string>();
   const authors30443 = new Set<string>();
@@ -68,8 +71,9 @@ export function detectProfile(records: readonly CaptureRecord[]): ProfileDetecti
       const h = tagsNamed(tags, "h")[0]?.[1] ?? "";
       const g = groups.get(h) ?? { total: 0, nip44: 0, encoding: 0 };
       g.total++;
-      if (looksLikeNip44(ev.content)) g.nip44++;
-      else if (decodeBase64Strict(ev.content) !== undefined && tagsNamed(tags, "encoding").length > 0) g.encoding++;
+      const raw = decodeBase64Memo(ev.content, memo);
+      if (looksLikeNip44Bytes(raw)) g.nip44++;
+      else if (raw !== undefined && tagsNamed(tags, "encoding").length > 0) g.encoding++;
       groups.set(h, g);
     }
   }

@@ -2,6 +2,8 @@
  * MDK's `cgka-conformance-node` as a peer. The binary speaks `marmot-convergence-node-v1`; this
  * adapter maps our commands onto it (docs/peer-protocol.md has the table):
  * - our optional `group` on a command becomes a `select_group` first (MDK acts on the selected group);
+ * - observing a group selects it and catches up first: MDK's node accepts a pending invitation
+ *   to the selected group only during `catch_up`;
  * - `initialize` gets the `root` MDK requires (the peer's home directory) and loses our extensions;
  * - MDK's observation (one selected group, labels instead of accounts, no senders) becomes our
  *   `groups` view by mapping labels back to the accounts this adapter has seen;
@@ -34,6 +36,8 @@ export class MdkNodeTransport implements PeerTransport {
   private selected: string | undefined;
   private account = "";
   private readonly known = new Set<string>();
+  /** Participant label → account, from configure_peers (MDK reports members by label). */
+  private labels = new Map<string, string>();
   private readonly groups = new Map<string, { name: string; epoch: number }>();
 
   constructor(
@@ -45,6 +49,17 @@ export class MdkNodeTransport implements PeerTransport {
     if (group === undefined || group === this.selected) return;
     await this.proc.request({ type: "select_group", group, group_id_hex: group });
     this.selected = group;
+    if (!this.groups.has(group)) {
+      this.groups.set(group, { name: "", epoch: 0 });
+      // First time this group is named: accept a pending invitation to it (MDK does so in catch_up).
+      await this.proc.request({ type: "catch_up", action_id: "select-accept", full_history: false }).catch(() => undefined);
+    }
+  }
+
+  /** Before acting on a group: select it and catch up, as a client that is current would be. */
+  private async prepare(group: string | undefined): Promise<void> {
+    await this.select(group);
+    await this.proc.request({ type: "catch_up", action_id: "before-action", full_history: false }).catch(() => undefined);
   }
 
   async request(c: PeerCommand, opts: { timeoutMs?: number } = {}): Promise<PeerResponseBody> {
@@ -77,23 +92,23 @@ export class MdkNodeTransport implements PeerTransport {
       case "invite_members":
       case "remove_members":
         c.member_accounts.forEach((a) => this.known.add(a));
-        await this.select(c.group);
+        await this.prepare(c.group);
         return send({ type: c.type, action_id: c.action_id, member_accounts: c.member_accounts });
       case "update_group_data":
-        await this.select(c.group);
+        await this.prepare(c.group);
         return send({ type: "update_group_data", action_id: c.action_id, name: c.name });
       case "update_group_profile":
-        await this.select(c.group);
+        await this.prepare(c.group);
         return send({ type: "update_group_profile", action_id: c.action_id, name: c.name ?? null, description: c.description ?? null });
       case "update_admin_policy":
-        await this.select(c.group);
+        await this.prepare(c.group);
         return send({ type: "update_admin_policy", action_id: c.action_id, admin_accounts: c.admin_accounts });
       case "self_update":
       case "leave":
-        await this.select(c.group);
+        await this.prepare(c.group);
         return send({ type: c.type, action_id: c.action_id });
       case "send_application":
-        await this.select(c.group);
+        await this.prepare(c.group);
         if (c.kind !== undefined && c.kind !== 9) throw unsupported(`sending inner kind ${c.kind}`);
         return send({ type: "send_application", action_id: c.action_id, payload: c.payload });
       case "catch_up":
@@ -104,6 +119,7 @@ export class MdkNodeTransport implements PeerTransport {
         return { type: "observation", action_id: c.action_id, observation: await this.observe(c.action_id, c.group) };
       case "configure_peers":
         Object.values(c.accounts_by_participant).forEach((a) => this.known.add(a));
+        this.labels = new Map(Object.entries(c.accounts_by_participant));
         return send(c);
       case "select_group":
         this.selected = c.group;
@@ -126,12 +142,21 @@ export class MdkNodeTransport implements PeerTransport {
     let last: PeerObservation | undefined;
     for (const gid of targets) {
       await this.select(gid);
-      const b = await this.proc.request({ type: "observe", action_id: actionId });
+      // MDK's node accepts a pending invitation to the selected group only during catch_up.
+      await this.proc.request({ type: "catch_up", action_id: `${actionId}-accept`, full_history: false }).catch(() => undefined);
+      let b: PeerResponseBody;
+      try {
+        b = await this.proc.request({ type: "observe", action_id: actionId });
+      } catch (e) {
+        // A group the node does not (yet) have is simply not in the view.
+        if (e instanceof PeerCommandError) continue;
+        throw e;
+      }
       if (b.type !== "observation") continue;
       last = b.observation;
       const p = b.observation.protocol;
       if (!p) continue;
-      const byLabel = new Map([...this.known].map((a) => [opaqueIdentity(a), a]));
+      const byLabel = new Map([...[...this.known].map((a): [string, string] => [opaqueIdentity(a), a]), ...this.labels]);
       const resolve = (labels: string[]): string[] => labels.map((l) => byLabel.get(l) ?? (/^[0-9a-f]{64}$/.test(l) ? l : "")).filter((a) => a !== "");
       views.push({ group: gid, group_id_hex: gid, nostr_group_id_hex: gid, epoch: p.epoch, members: resolve(p.member_identities), admins: resolve(p.admin_identities), name: p.group_name, description: p.group_description ?? "", active: true, epoch_commitment: null });
     }
