@@ -18,8 +18,8 @@ import { startRelayServer } from "../simulated-relay/ws-server.ts";
 export class MatrixCliError extends HarnessError {}
 
 const runWithRunner: ScenarioRunnerFn = async (scenario, o) => {
-  // The agent factory hook lets the runner build out-of-process agents (RunOptions.agentFactory).
-  const opts = { relayUrls: o.relayUrls, workDir: o.workDir, agentFactory: o.agentFactory } as RunOptions;
+  // The agent factory hook lets the runner build out-of-process agents.
+  const opts: RunOptions = { relayUrls: o.relayUrls, workDir: o.workDir, agentFactory: o.agentFactory };
   const out = await runScenario(scenario, opts);
   return { verdict: out.result.verdict, ok: out.result.ok, failures: out.result.failures, history: out.history.entries };
 };

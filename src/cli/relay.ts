@@ -151,7 +151,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
 export function register(program: Command): void {
   program
     .command("relay")
-    .description("serve the simulated relay (NIP-01, NIP-09, NIP-11, NIP-40, NIP-70) over WebSocket, with optional faults")
+    .description("serve the simulated relay (NIP-01, NIP-09, NIP-11, NIP-40, NIP-42, NIP-70) over WebSocket, with optional faults")
     .option("--port <n>", "TCP port (0 = any free port)", int("--port"), 7777)
     .option("--host <addr>", "interface to listen on", "127.0.0.1")
     .option("--seed <s>", "seed of the fault draws", "relay")

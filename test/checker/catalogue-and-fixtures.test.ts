@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
-import { detectProfile, IMPLEMENTED_RULES, judge, RULES, rulesForProfile, toComplianceSummary } from "../../src/checkers/compliance/index.ts";
+import { detectProfile, IMPLEMENTED_RULES, judge, NOT_IMPLEMENTED_REASONS, RULES, rulesForProfile, toComplianceSummary } from "../../src/checkers/compliance/index.ts";
 import type { CaptureRecord } from "../../src/capture.ts";
 import { failing, findingOf, loadFixture, verdictOf } from "./helpers.ts";
 
@@ -30,6 +30,13 @@ describe("rule catalogue", () => {
     const r = await judge(fx.records, { profile: "R1", keyring: fx.keyring });
     for (const f of r.findings) if (!IMPLEMENTED_RULES.has(f.ruleId)) expect(f.verdict, f.ruleId).toBe("not-implemented");
     expect(verdictOf(r, "MIP03-CM-08")).toBe("not-implemented");
+    expect(findingOf(r, "MIP03-CM-08")?.message).toMatch(/^no check: deliberate/);
+  });
+  it("every rule is either checked or has a one-line reason for staying unchecked", () => {
+    for (const rule of RULES) {
+      expect(IMPLEMENTED_RULES.has(rule.id) !== NOT_IMPLEMENTED_REASONS.has(rule.id), rule.id).toBe(true);
+    }
+    expect(NOT_IMPLEMENTED_REASONS.size).toBe(14);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseCapture, type CaptureRecord } from "../../src/capture.ts";
-import { judge } from "../../src/checkers/compliance/index.ts";
+import { judge, parseKeyring } from "../../src/checkers/compliance/index.ts";
 import { loadFixture } from "./helpers.ts";
 
 const fx = loadFixture("engine-r1");
@@ -70,6 +70,27 @@ describe("fuzz: the checker never crashes", () => {
         noCrash(r);
       }),
       { numRuns: 30 },
+    );
+  });
+  it("random media, group-image and leaves observations never crash the checker", async () => {
+    const gid = fx.keyring.groupEventKeys[0]?.nostrGroupId as string;
+    const app = fx.keyring.observations.find((o) => o.kind === "application");
+    const eventId = app && app.kind === "application" ? app.eventId : "0".repeat(64);
+    const hexish = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString("hex")));
+    const b64ish = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString("base64")));
+    const obs = fc.oneof(
+      fc.record({ kind: fc.constant("media"), eventId: fc.constant(eventId), url: fc.string(), blob: b64ish, blobSha256: hexish, plainSha256: hexish, epoch: fc.integer() }),
+      fc.record({ kind: fc.constant("group-image"), nostrGroupId: fc.constant(gid), groupData: fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b).toString("hex")), blob: b64ish, uploadPubkey: hexish, uploadAuthEventId: fc.string() }),
+      fc.record({ kind: fc.constant("group-state"), nostrGroupId: fc.constant(gid), epoch: fc.integer({ min: 0, max: 5 }), leaves: fc.dictionary(fc.string({ maxLength: 2 }), hexish) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(obs, { maxLength: 4 }), async (extra) => {
+        const keyring = parseKeyring({ ...fx.keyring, observations: [...fx.keyring.observations, ...extra] });
+        const r = await judge(fx.records, { profile: "R1", keyring, verifySignatures: false });
+        noCrash(r);
+        expect(r.notes.filter((n) => n.includes("aborted"))).toEqual([]);
+      }),
+      { numRuns: 40 },
     );
   });
 });
