@@ -21,6 +21,7 @@ import { finalizeEvent } from "nostr-tools/pure";
 import { parseCapture, type CaptureRecord } from "../src/capture.ts";
 import { judge, parseKeyring } from "../src/checkers/compliance/index.ts";
 import { createRng } from "../src/sim/random.ts";
+import { defaultVerifyWorkers } from "../src/checkers/compliance/verify-workers.ts";
 
 const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
 const N = SHORT ? 2_000 : 10_000;
@@ -71,8 +72,11 @@ const add = (name: string, recs: CaptureRecord[], fn: () => Promise<unknown>): v
   sizes.set(name, recs.length);
   bench.add(name, fn);
 };
-add("black-box, signatures verified (WASM libsecp256k1, default)", records, async () => {
+add(`black-box, signatures verified (WASM libsecp256k1 on ${defaultVerifyWorkers()} worker threads, default)`, records, async () => {
   await judge(records, { profile: "R1", signatureVerifier: "wasm" });
+});
+add("black-box, signatures verified (WASM libsecp256k1, main thread)", records, async () => {
+  await judge(records, { profile: "R1", signatureVerifier: "wasm", verifyWorkers: 0 });
 });
 add(`black-box, signatures verified (pure-JS @noble; ${JS_SLICE}-event slice)`, jsRecords, async () => {
   await judge(jsRecords, { profile: "R1", signatureVerifier: "js" });
@@ -107,12 +111,15 @@ console.table(rows.map((r) => ({ task: r.task, "mean ms / capture": r.meanMs.toF
 
 function ratios(): string[] {
   const eps = (prefix: string): number | undefined => rows.find((r) => r.task.startsWith(prefix))?.eventsPerSec;
-  const wasm = eps("black-box, signatures verified (WASM");
+  const pooled = eps("black-box, signatures verified (WASM libsecp256k1 on");
+  const wasm = eps("black-box, signatures verified (WASM libsecp256k1, main thread");
   const js = eps("black-box, signatures verified (pure-JS");
   const ids = eps("black-box, ids only");
   const out: string[] = [];
-  if (wasm !== undefined && js !== undefined) out.push(`Same run: WASM verification is ${(wasm / js).toFixed(1)}× the pure-JS verifier (black-box events/s).`);
-  if (wasm !== undefined && ids !== undefined) out.push(`Same run: ids only is ${(ids / wasm).toFixed(1)}× the WASM-verified black-box rate.`);
+  if (wasm !== undefined && js !== undefined) out.push(`Same run: WASM verification (main thread) is ${(wasm / js).toFixed(1)}× the pure-JS verifier (black-box events/s).`);
+  if (pooled !== undefined && wasm !== undefined) out.push(`Same run: WASM on worker threads is ${(pooled / wasm).toFixed(2)}× WASM on the main thread.`);
+  if (pooled !== undefined && js !== undefined) out.push(`Same run: the default (WASM on workers) is ${(pooled / js).toFixed(1)}× the previous default (pure JS, main thread).`);
+  if (wasm !== undefined && ids !== undefined) out.push(`Same run: ids only is ${(ids / wasm).toFixed(1)}× the WASM-verified (main thread) black-box rate.`);
   return out;
 }
 

@@ -17,6 +17,7 @@ import { serializeCapture } from "../src/capture.ts";
 import { createEngine } from "../src/engine/engine.ts";
 import type { MarmotEngine, NostrEvent, ProcessOutcome } from "../src/engine/api.ts";
 import { encodeGroupData } from "../src/engine/mip01-group-data.ts";
+import { encryptMedia } from "../src/engine/mip04-media.ts";
 import type { ProtocolProfile } from "../src/profile.ts";
 import { createRng } from "../src/sim/random.ts";
 import type { Keyring, Observation } from "../src/checkers/compliance/keyring.ts";
@@ -69,7 +70,9 @@ export async function buildEngineFixture(profile: ProtocolProfile, seed = "check
       const ins = await engines[n].inspect(groupId);
       const k = profile === "R0" ? await ins.exporter("nostr", new TextEncoder().encode("nostr"), 32) : (ins.epochKeys[ins.epochKeys.length - 1]?.groupEventKey as Uint8Array);
       const id = `${ins.nostrGroupId}:${ins.epoch}`;
-      if (!keys.has(id)) keys.set(id, { nostrGroupId: ins.nostrGroupId, epoch: Number(ins.epoch), key: hex(k) });
+      // R0's media exporter is the legacy exporter (the `key`); only R1/R2 keyrings carry mediaExporter.
+      const media = profile === "R0" ? undefined : ins.epochKeys[ins.epochKeys.length - 1]?.mediaExporter;
+      if (!keys.has(id)) keys.set(id, { nostrGroupId: ins.nostrGroupId, epoch: Number(ins.epoch), key: hex(k), ...(media ? { mediaExporter: hex(media) } : {}) });
       observations.push({
         kind: "group-state",
         nostrGroupId: ins.nostrGroupId,
@@ -160,6 +163,18 @@ export async function buildEngineFixture(profile: ProtocolProfile, seed = "check
   await publish(await engines.alice.sendMessage(groupId, { kind: 9, content: "hello bob" }, tick()), "alice");
   await commit("bob", await engines.bob.selfUpdate(groupId, tick()));
   await publish(await engines.bob.sendMessage(groupId, { kind: 9, content: "hi alice" }, tick()), "bob");
+  // 3b. bob sends an encrypted picture (MIP-04): the blob would go to Blossom; the keyring keeps it
+  // as a media observation so the checker can judge the file key, AAD and hashes. R1 only: the engine
+  // derives its media exporter with the R1 label for every profile, which MIP04-MD-04 rejects for R0.
+  if (profile !== "R0") {
+    const ins = await engines.bob.inspect(groupId);
+    const exporter = ins.epochKeys[ins.epochKeys.length - 1]?.mediaExporter as Uint8Array;
+    const enc = encryptMedia({ exporterSecret: exporter, data: rng.fork("picture").bytes(64), mime: "image/png", filename: "fixture.png", randomBytes: (k) => rng.bytes(k) });
+    const url = `https://blossom.example/${hex(enc.sha256Cipher)}.png`;
+    const ev = await engines.bob.sendMessage(groupId, { kind: 9, content: "a picture", tags: [enc.imeta(url)] }, tick());
+    await publish(ev, "bob");
+    observations.push({ kind: "media", eventId: ev.id, url, blob: Buffer.from(enc.ciphertext).toString("base64"), agent: "alice" });
+  }
   // 4. Invite carol; carol talks.
   await commit("alice", await engines.alice.inviteMembers(groupId, [kpEvents.carol], tick()));
   await commit("carol", await engines.carol.selfUpdate(groupId, tick()));

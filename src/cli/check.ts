@@ -58,6 +58,7 @@ interface CheckOptions {
   duration?: string;
   verifySignatures?: boolean;
   verifier?: string;
+  verifyWorkers?: string;
   quiet?: boolean;
 }
 
@@ -78,10 +79,16 @@ export function register(program: Command): void {
     .option("--duration <seconds>", "live: keep listening this long (default: stop at EOSE)")
     .option("--no-verify-signatures", "skip Schnorr signature checks (ids are still checked)")
     .option("--verifier <kind>", "Schnorr verifier: auto (WASM libsecp256k1, else pure JS), wasm or js", "auto")
+    .option("--verify-workers <n>", "worker threads for WASM signature checks of captures of 2,000+ events (default: one per core, at most 4; 0 = main thread)")
     .option("-q, --quiet", "print only the summary line")
     .action(async (capture: string | undefined, opts: CheckOptions) => {
       const profile = parseProfileOption(opts.profile);
       const verifier = opts.verifier ?? "auto";
+      let verifyWorkers: number | undefined;
+      if (opts.verifyWorkers !== undefined) {
+        verifyWorkers = Number(opts.verifyWorkers);
+        if (!Number.isInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > 64) throw new CheckCliError("CLI_BAD_WORKERS", `--verify-workers must be an integer 0..64 (got ${JSON.stringify(opts.verifyWorkers)})`);
+      }
       if (verifier !== "auto" && verifier !== "wasm" && verifier !== "js") throw new CheckCliError("CLI_BAD_VERIFIER", `--verifier must be auto, wasm or js (got ${JSON.stringify(verifier)})`);
       let keyring: Keyring | undefined;
       if (opts.keys !== undefined) keyring = await readKeyringFile(opts.keys);
@@ -103,7 +110,7 @@ export function register(program: Command): void {
         records = parsed.records;
         errors = parsed.errors;
       }
-      const report = await judge(records, { profile, ...(keyring ? { keyring } : {}), verifySignatures: opts.verifySignatures !== false, signatureVerifier: verifier, captureErrors: errors });
+      const report = await judge(records, { profile, ...(keyring ? { keyring } : {}), verifySignatures: opts.verifySignatures !== false, signatureVerifier: verifier, ...(verifyWorkers !== undefined ? { verifyWorkers } : {}), captureErrors: errors });
       const md = renderComplianceMarkdown(report);
       if (opts.md !== undefined) await writeFile(opts.md, md);
       if (opts.json !== undefined) await writeFile(opts.json, renderComplianceJson(report) + "\n");

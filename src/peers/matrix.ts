@@ -81,8 +81,11 @@ async function runCell(o: MatrixOptions, s: Scenario, role: MatrixCell["role"], 
   const t0 = Date.now();
   const assignments = agent && implementation !== IN_PROCESS ? { [agent]: implementation } : {};
   const relays = o.relayUrls ? { urls: o.relayUrls, close: async () => undefined } : await (o.startRelays as NonNullable<MatrixOptions["startRelays"]>)(s.relays.length);
+  // On shared relays (--relay), earlier runs left KeyPackages of the same seeded identities behind:
+  // give each cell its own identities so nobody is invited through a stale KeyPackage.
+  const scenario = o.relayUrls ? { ...s, seed: `${s.seed}/${role}/${implementation}` } : s;
   try {
-    const out = await o.run(s, { relayUrls: relays.urls, agentFactory: peerAgentFactory({ workDir: o.workDir, assignments, ...(o.env ? { env: o.env } : {}) }), workDir: o.workDir });
+    const out = await o.run(scenario, { relayUrls: relays.urls, agentFactory: peerAgentFactory({ workDir: o.workDir, assignments, ...(o.env ? { env: o.env } : {}) }), workDir: o.workDir });
     if (out.verdict === "refused") return { ...base, verdict: "refused", message: out.failures.slice(0, 3).join("; ") || "refused before step 0", ms: Date.now() - t0 };
     if (agent && implementation !== IN_PROCESS && !out.history.some((e) => e.op === "peer" && e.actor === agent)) {
       return { ...base, verdict: "error", message: `the runner built ${agent} in process: it does not call the agent factory hook (RunOptions.agentFactory)`, ms: Date.now() - t0 };

@@ -78,6 +78,12 @@ function craftedMedia(exporter: Uint8Array, o: { kdf?: "expand" | "extract-expan
 describe("encrypted media (MIP04-MD-03..06)", () => {
   const fx = loadFixture("engine-r1");
 
+  it("the engine's own picture in the R1 fixture passes MD-03, MD-05 and MD-06 end to end", async () => {
+    const r = await judge(fx.records, { profile: "R1", keyring: fx.keyring });
+    expect(fx.keyring.observations.some((o) => o.kind === "media" && o.blob !== undefined)).toBe(true);
+    for (const id of ["MIP04-MD-03", "MIP04-MD-05", "MIP04-MD-06"]) expect(verdictOf(r, id), id).toBe("pass");
+  });
+
   it("a blob made with the engine's encryptMedia passes MD-03, MD-05 and MD-06 and adds no failure", async () => {
     const c = mediaCase(fx, goodMedia);
     const { after, added } = await judgeBoth(c.base, { records: fx.records, keyring: c.keyring }, { profile: "R1" });
@@ -121,7 +127,7 @@ describe("encrypted media (MIP04-MD-03..06)", () => {
     const r = await judge(fx.records, { profile: "R1", keyring: c.keyring });
     expect(verdictOf(r, "MIP04-MD-03")).toBe("not-checkable-without-keys");
     expect(verdictOf(r, "MIP04-MD-05")).toBe("not-checkable-without-keys");
-    const media = c.keyring.observations.find((o) => o.kind === "media") as Extract<Observation, { kind: "media" }>;
+    const media = [...c.keyring.observations].reverse().find((o) => o.kind === "media") as Extract<Observation, { kind: "media" }>;
     const bad = { ...c.keyring, observations: [...c.keyring.observations.filter((o) => o !== media), { ...media, plainSha256: "ab".repeat(32) }] };
     const r2 = await judge(fx.records, { profile: "R1", keyring: bad });
     expect(verdictOf(r2, "MIP04-MD-06")).toBe("fail");

@@ -50,6 +50,19 @@ describe("signature verifier", () => {
     expect(none.malformed).toEqual([]);
   });
 
+  it("large captures verify signatures on worker threads with the same verdicts", async () => {
+    const forged = { ...ev, sig: ev.sig.slice(0, 127) + (ev.sig.endsWith("0") ? "1" : "0") };
+    const once = replaceEvent(fx.records, ev.id, forged);
+    // 2,000+ records (the same events seen on many relays) switch the worker path on.
+    const many = Array.from({ length: Math.ceil(2_100 / once.length) }, (_, k) => once.map((r) => ({ ...r, relay: `ws://127.0.0.1:${7000 + k}` }))).flat();
+    const onWorkers = await judge(many, { profile: "R1", verifyWorkers: 2 });
+    const onMain = await judge(many, { profile: "R1", verifyWorkers: 0 });
+    expect(onWorkers.verifyWorkers).toBe(2);
+    expect(onMain.verifyWorkers).toBe(0);
+    for (const r of [onWorkers, onMain]) expect(r.malformed.map((m) => m.eventId)).toEqual([ev.id]);
+    expect(onWorkers.findings).toEqual(onMain.findings);
+  }, 30_000);
+
   it("falls back to the pure-JS verifier, and says so, when the WASM cannot be used", () => {
     let json: { signatureVerifier: string; notes: string[]; malformed: unknown[] } = { signatureVerifier: "", notes: [], malformed: [] };
     const root = path.resolve(FIXTURES, "..");

@@ -34,8 +34,9 @@ function mediaExporters(ctx: CheckContext, nostrGroupId: string | undefined, epo
   for (const k of ctx.keyring?.groupEventKeys ?? []) {
     if (nostrGroupId !== undefined && k.nostrGroupId !== nostrGroupId) continue;
     if (epoch !== undefined && k.epoch !== epoch) continue;
-    // R0: the media exporter is the legacy exporter secret, which is what an R0 keyring's `key` holds.
-    const hex = k.mediaExporter ?? (ctx.profile === "R0" ? k.key : undefined);
+    // R0 (MD-04): the media exporter must be MLS-Exporter("nostr","nostr",32), which is exactly what an
+    // R0 keyring's `key` holds; a differing `mediaExporter` entry is ignored, so the rule is tested.
+    const hex = ctx.profile === "R0" ? k.key : k.mediaExporter;
     if (hex !== undefined) out.push({ epoch: k.epoch, secret: hexToBytes(hex) });
   }
   return out;

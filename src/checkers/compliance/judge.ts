@@ -19,6 +19,9 @@ import { type DetectedProfile, detectProfile, type ProfileDetection } from "./pr
 import { getRule, isMandatory } from "./rules.ts";
 import { type Base64Memo, hexToBytes } from "./util.ts";
 import { getSignatureVerifier, type VerifierChoice, type VerifierName } from "./signature-verifier.ts";
+import { defaultVerifyWorkers, MIN_EVENTS_FOR_WORKERS, verifyOnWorkers } from "./verify-workers.ts";
+
+const HEX128 = /^[0-9a-f]{128}$/;
 
 /** Rules that have a check. Others are reported as "not-implemented", never as passed. */
 export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
@@ -73,6 +76,11 @@ export interface JudgeOptions {
   verifySignatures?: boolean;
   /** Which Schnorr verifier: "auto" (default: WASM libsecp256k1, else pure JS), "wasm" or "js". */
   signatureVerifier?: VerifierChoice;
+  /**
+   * Worker threads for WASM signature checks of large captures (at least 2,000 events). Default: one
+   * per core, at most 4; 0 verifies on the main thread.
+   */
+  verifyWorkers?: number;
   /** Capture lines that could not be read, reported as malformed input. */
   captureErrors?: readonly CaptureFormatError[];
 }
@@ -88,6 +96,8 @@ export interface ComplianceReport {
   whiteBox: boolean;
   /** The Schnorr verifier that ran ("none" with verifySignatures: false). */
   signatureVerifier: VerifierName | "none";
+  /** Worker threads that verified signatures (0: the main thread did). */
+  verifyWorkers: number;
   findings: Finding[];
   malformed: MalformedInput[];
   counts: Record<RuleVerdict, number>;
@@ -143,6 +153,9 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
 
   // 1. Shape, id and signature; merge duplicates (same event seen on several relays).
   const byId = new Map<string, CaptureRecord>();
+  const workerCount = opts.verifyWorkers ?? defaultVerifyWorkers();
+  const deferSignatures = ctx.verifier?.name === "wasm-libsecp256k1" && workerCount > 0 && records.length >= MIN_EVENTS_FOR_WORKERS;
+  const deferred: CaptureRecord[] = [];
   records.forEach((rec, i) => {
     const ev = typeof rec === "object" && rec !== null ? (rec as { event?: unknown }).event : undefined;
     const problem = eventShapeProblem(ev);
@@ -161,14 +174,30 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
       if (rec.acks !== undefined && rec.acks.length > 0) byId.set(rec.event.id, { ...prev, acks: [...(prev.acks ?? []), ...rec.acks] });
       return;
     }
-    const sigProblem = idAndSignatureProblem(rec.event, ctx.verifier);
+    const sigProblem = idAndSignatureProblem(rec.event, deferSignatures ? undefined : ctx.verifier);
     if (sigProblem !== undefined) {
       ctx.badSignature.add(rec.event.id);
       j.malformedInput({ eventId: rec.event.id, reason: `kind ${rec.event.kind}: ${sigProblem}` });
-    }
+    } else if (deferSignatures) deferred.push(rec);
     byId.set(rec.event.id, rec);
   });
   ctx.events = [...byId.values()];
+  // Signatures of events whose id is right, verified in one batch on worker threads.
+  let workersUsed = 0;
+  if (deferSignatures && ctx.verifier) {
+    const items = deferred.filter((r) => HEX128.test(r.event.sig));
+    const verdicts = await verifyOnWorkers(items.map((r) => r.event), workerCount);
+    if (verdicts !== undefined) workersUsed = Math.min(workerCount, items.length);
+    else j.notes.push("signature worker threads unavailable; verified on the main thread");
+    const ok = new Map<string, boolean>();
+    items.forEach((r, i) => ok.set(r.event.id, verdicts ? verdicts[i] === true : ctx.verifier?.verify(r.event, r.event.id) === true));
+    for (const r of deferred) {
+      const good = ok.get(r.event.id);
+      if (good === true) continue;
+      ctx.badSignature.add(r.event.id);
+      j.malformedInput({ eventId: r.event.id, reason: `kind ${r.event.kind}: ${good === undefined ? "sig is not 128 lowercase hex" : "signature does not verify"}` });
+    }
+  }
   ctx.byId = byId;
 
   // 2. Account keys: authors of everything that is not an ephemeral-key envelope, plus keyring identities.
@@ -251,6 +280,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     uniqueEvents: ctx.events.length,
     whiteBox: opts.keyring !== undefined,
     signatureVerifier: ctx.verifier?.name ?? "none",
+    verifyWorkers: workersUsed,
     findings,
     malformed: j.malformed,
     counts,
