@@ -221,7 +221,8 @@ export function normalizeHistory(entries: readonly HistoryEntry[]): HistoryEntry
     if (Array.isArray(v)) return v.map((x) => norm(x));
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v as Record<string, unknown>)) out[k] = norm((v as Record<string, unknown>)[k], k);
+      // keys in sorted order: the ordinals (and the serialised text) must not depend on insertion order
+      for (const k of Object.keys(v as Record<string, unknown>).sort()) out[k] = norm((v as Record<string, unknown>)[k], k);
       return out;
     }
     return v;

@@ -57,6 +57,8 @@ const ENGINE_QUIRKS: Partial<Record<QuirkName, keyof EngineQuirks>> = {
 /** NIP-59 gift wraps are back-dated up to two days: since-cursor catch-up must look that far back for 1059. */
 const GIFT_WRAP_SLACK_S = 2 * 24 * 3600;
 const GROUP_EVENT_SLACK_S = 60;
+/** Bound on chained re-keying follow-up commits after one commit. */
+const MAX_FOLLOW_UPS = 3;
 
 interface Inbound {
   event: NostrEvent;
@@ -232,8 +234,15 @@ export class EngineAgent implements Agent {
       this.rec("fail", "commit", { action, groupId: pending.groupId, eventId: pending.event.id, code: "COMMIT_NOT_ACKED", message: "no relay acknowledged the commit" });
       throw new AgentError("COMMIT_NOT_ACKED", `${this.name}: no relay acknowledged the ${action} commit ${pending.event.id.slice(0, 12)} (${acks.map((a) => `${a.relay}: ${a.message}`).join("; ")})`, { eventId: pending.event.id });
     }
+    const membersBefore = this.engine.group(pending.groupId)?.members ?? [];
     const conf = await this.engine.confirmCommit(pending.id);
     const epoch = Number(conf.epoch);
+    if (action === "commit-proposals") {
+      // The proposals committed are others' (e.g. SelfRemove): what changed is what the roster says.
+      const after = this.engine.group(pending.groupId)?.members ?? [];
+      added = after.filter((m) => !membersBefore.includes(m)).sort();
+      removed = membersBefore.filter((m) => !after.includes(m)).sort();
+    }
     this.rec("ok", "commit", {
       action,
       groupId: pending.groupId,
@@ -242,10 +251,15 @@ export class EngineAgent implements Agent {
       added,
       removed,
       welcomes: conf.welcomes.length,
+      // The engine asked for a re-keying follow-up: this commit carries no UpdatePath, so whoever it
+      // removed can derive the new epoch's secrets until a commit with a path lands.
+      ...(conf.followUpCommit ? { rekeyNeeded: true } : {}),
       ...(pending.welcomeRumorBytes.length ? { welcomeSealBytes: Math.max(...pending.welcomeRumorBytes) } : {}),
       ...(conf.outOfBandTrees ? { outOfBandTree: "non-MIP extension" } : {}),
     });
     await this.snapshot(pending.groupId, "commit");
+    for (const o of conf.outcomes ?? []) await this.recordOutcome(o, 0, undefined);
+    await this.publishFollowUp(conf.followUpCommit, action, 0);
     const wrapBytes: number[] = [];
     for (const w of conf.welcomes) {
       wrapBytes.push(JSON.stringify(w).length);
@@ -256,6 +270,52 @@ export class EngineAgent implements Agent {
     const report: CommitReport = { eventId: pending.event.id, groupId: pending.groupId, epoch, added, removed, welcomeRumorBytes: pending.welcomeRumorBytes, welcomeWrapBytes: wrapBytes, createMs };
     if (conf.outOfBandTrees) report.outOfBandTrees = Object.fromEntries(Object.entries(conf.outOfBandTrees).map(([k, v]) => [k, bytesToHex(v)]));
     return report;
+  }
+
+  /**
+   * The engine's re-keying follow-up (a commit whose path-less Remove left the removed member able to
+   * derive the next epoch's keys): publish it at once, confirm it after ≥1 OK, and follow its own
+   * follow-up, boundedly. The `skipRekeyAfterRemove` quirk drops it (reproduces the gap on purpose).
+   * Never throws: the commit that asked for it is already applied.
+   */
+  private async publishFollowUp(next: PendingCommit | undefined, cause: string, depth: number): Promise<void> {
+    if (!next) return;
+    if (this.hasQuirk("skipRekeyAfterRemove")) {
+      this.engine.abandonCommit(next.id);
+      this.rec("info", "note", { text: `quirk skipRekeyAfterRemove: re-keying follow-up after ${cause} not published`, groupId: next.groupId });
+      return;
+    }
+    if (depth >= MAX_FOLLOW_UPS) {
+      this.engine.abandonCommit(next.id);
+      this.rec("info", "note", { text: `re-keying follow-up chain stopped after ${MAX_FOLLOW_UPS} commits`, groupId: next.groupId });
+      return;
+    }
+    const action = "rekey-after-remove";
+    this.rec("invoke", "commit", { action, groupId: next.groupId, epoch: next.fromEpoch, cause, added: [], removed: [] });
+    let acks: PublishAck[];
+    try {
+      acks = await this.publish(next.event, "commit", { groupId: next.groupId, epoch: next.fromEpoch, action });
+    } catch (e) {
+      this.engine.abandonCommit(next.id);
+      this.rec("fail", "commit", { action, groupId: next.groupId, eventId: next.event.id, code: e instanceof HarnessError ? e.code : "PUBLISH_FAILED", message: (e as Error).message });
+      return;
+    }
+    if (!acks.some((a) => a.ok)) {
+      this.engine.abandonCommit(next.id);
+      this.rec("fail", "commit", { action, groupId: next.groupId, eventId: next.event.id, code: "COMMIT_NOT_ACKED", message: "no relay acknowledged the re-keying commit" });
+      return;
+    }
+    let conf: Awaited<ReturnType<MarmotEngine["confirmCommit"]>>;
+    try {
+      conf = await this.engine.confirmCommit(next.id);
+    } catch (e) {
+      this.rec("fail", "commit", { action, groupId: next.groupId, eventId: next.event.id, code: e instanceof HarnessError ? e.code : "ENGINE_ERROR", message: (e as Error).message });
+      return;
+    }
+    this.rec("ok", "commit", { action, groupId: next.groupId, eventId: next.event.id, epoch: Number(conf.epoch), added: [], removed: [], welcomes: conf.welcomes.length });
+    await this.snapshot(next.groupId, "commit");
+    for (const o of conf.outcomes ?? []) await this.recordOutcome(o, 0, undefined);
+    await this.publishFollowUp(conf.followUpCommit, action, depth + 1);
   }
 
   async provideOutOfBandTree(treeHex: string): Promise<void> {
@@ -711,7 +771,19 @@ export class EngineAgent implements Agent {
     try {
       const ins = await this.engine.inspect(groupId);
       commitment = ins.epochCommitment;
-      for (const k of ins.epochKeys) {
+      // R0 opens 445s with the legacy exporter MLS-Exporter("nostr","nostr",32). Use the engine's own
+      // R0 key when its inspection carries one; otherwise derive it at the current epoch (snapshots
+      // follow every epoch change, so every epoch gets its key).
+      const r0 = (this.opts.profile ?? "R1") === "R0";
+      const legacyNow = r0 ? await ins.exporter("nostr", new TextEncoder().encode("nostr"), 32) : undefined;
+      const keysToRecord = r0
+        ? ins.epochKeys.flatMap((k) => {
+            const own = (k as { legacyGroupEventKey?: unknown }).legacyGroupEventKey;
+            if (own instanceof Uint8Array) return [{ ...k, groupEventKey: own }];
+            return k.epoch === ins.epoch && legacyNow ? [{ ...k, groupEventKey: legacyNow }] : [];
+          })
+        : ins.epochKeys;
+      for (const k of keysToRecord) {
         const key = bytesToHex(k.groupEventKey);
         const id = `${ins.nostrGroupId}:${k.epoch}:${key}`;
         if (this.ctx.recordedKeys.has(id)) continue;

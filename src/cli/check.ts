@@ -116,7 +116,7 @@ export function register(program: Command): void {
       if (opts.json !== undefined) await writeFile(opts.json, renderComplianceJson(report) + "\n");
       if (opts.junit !== undefined) await writeFile(opts.junit, renderComplianceJunit(report));
       const c = report.counts;
-      const summary = `profile ${report.profile} (detected ${report.detection.profile}); ${report.uniqueEvents} events; ${c.pass} pass, ${c.fail} fail (${report.mandatoryFailures} MUST), ${c["not-applicable"]} n/a, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented; ${report.malformed.length} malformed; signatures: ${report.signatureVerifier}`;
+      const summary = `profile ${report.profile} (detected ${report.detection.profile}); ${report.uniqueEvents} events; ${c.pass} pass, ${c.fail} fail (${report.mandatoryFailures} MUST), ${c["not-applicable"]} n/a, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented; ${report.malformed.length} malformed; signatures: ${report.signatureVerifier}${report.verifyWorkers > 0 ? ` on ${report.verifyWorkers} worker threads` : ""}`;
       process.stdout.write(opts.quiet ? summary + "\n" : md + "\n" + summary + "\n");
       let code = exitCodeFor(report);
       if (records.length === 0 && errors.length > 0) code = 2;

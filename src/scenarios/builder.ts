@@ -95,7 +95,7 @@ export class ScenarioBuilder {
   selfUpdate(agent: string, group: string, extra: Extra = {}): this {
     return this.step({ type: "self-update", agent, group, ...extra });
   }
-  updateGroupData(agent: string, group: string, patch: { name?: string; description?: string; admins?: string[] } & Extra): this {
+  updateGroupData(agent: string, group: string, patch: { name?: string; groupDescription?: string; admins?: string[] } & Extra): this {
     return this.step({ type: "update-group-data", agent, group, ...patch });
   }
   leave(agent: string, group: string, opts: { committer?: string } & Extra = {}): this {

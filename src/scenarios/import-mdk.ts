@@ -186,9 +186,7 @@ export function importMdkVector(doc: unknown, source = "vector", seed = "mdk"): 
     const label = `mdk[${mdkIndex}] ${type}`;
     const entry: ImportedStepMap = { mdkIndex, mdkType: type, ourSteps: [], how: "mapped" };
     stepMap.push(entry);
-    // `description` of an update-group-data step is the group's new description (the field
-    // shares its name with the report text of other steps), so it never gets the label.
-    const add = (st: Step): void => void entry.ourSteps.push(push(st.type === "update-group-data" ? st : { ...st, description: st.description ?? label }));
+    const add = (st: Step): void => void entry.ourSteps.push(push({ ...st, description: st.description ?? label }));
     const asMarker = (note: string, how: ImportedStepMap["how"] = "marker"): void => {
       entry.how = how;
       entry.note = note;
@@ -235,9 +233,9 @@ export function importMdkVector(doc: unknown, source = "vector", seed = "mdk"): 
       case "update_group_data":
       case "update_group_profile": {
         requireGroup();
-        const patch: { name?: string; description?: string } = {};
+        const patch: { name?: string; groupDescription?: string } = {};
         if (typeof s.name === "string") patch.name = s.name;
-        if (typeof s.description === "string") patch.description = s.description;
+        if (typeof s.description === "string") patch.groupDescription = s.description;
         add({ type: "update-group-data", agent: checkClient(s.client, `${path}.client`), group, ...patch });
         return;
       }

@@ -440,7 +440,7 @@ export class ScenarioRun {
       case "update-group-data": {
         const patch: { name?: string; description?: string; adminPubkeys?: string[] } = {};
         if (st.name !== undefined) patch.name = st.name;
-        if (st.description !== undefined) patch.description = st.description;
+        if (st.groupDescription !== undefined) patch.description = st.groupDescription;
         if (st.admins) patch.adminPubkeys = st.admins.map((n) => this.pk(n));
         const rep = await this.drive(this.agent(st.agent).updateGroupData(this.group(st.group), patch));
         this.noteCommit(rep);

@@ -30,6 +30,7 @@ export const QUIRKS = [
   "omitMlsProposals",
   "protectedKeyPackages",
   "noHistoryAfterJoin",
+  "skipRekeyAfterRemove",
 ] as const;
 export type QuirkName = (typeof QUIRKS)[number];
 
@@ -103,7 +104,8 @@ export interface UpdateGroupDataStep extends StepBase {
   agent: string;
   group: string;
   name?: string;
-  description?: string;
+  /** The group's new description (MIP-01 group data); `description` is the step's report text. */
+  groupDescription?: string;
   /** Admin agent names (replaces the list). */
   admins?: string[];
 }

@@ -55,7 +55,7 @@ export const STEP_RULES: Record<string, Record<string, FieldRule>> = {
   invite: { agent: str(true), group: str(true), members: strs(true, "Agent names to add in one commit", 1) },
   remove: { agent: str(true), group: str(true), members: strs(true, "Agent names to remove in one commit", 1) },
   "self-update": { agent: str(true), group: str(true) },
-  "update-group-data": { agent: str(true), group: str(true), name: str(), description: { type: { t: "string" } }, admins: strs() },
+  "update-group-data": { agent: str(true), group: str(true), name: str(), groupDescription: { type: { t: "string" }, description: "The group's new description" }, admins: strs() },
   leave: { agent: str(true), group: str(true), committer: str() },
   send: {
     agent: str(true),

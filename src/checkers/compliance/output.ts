@@ -23,7 +23,7 @@ export function renderComplianceMarkdown(r: ComplianceReport): string {
   const lines: string[] = [];
   lines.push("# Marmot compliance report", "");
   lines.push(profileLine(r), "");
-  lines.push(`Events: ${r.eventCount} records, ${r.uniqueEvents} unique. Mode: ${r.whiteBox ? "white-box (keyring supplied)" : "black-box"}. Signature verifier: ${r.signatureVerifier === "none" ? "none (ids only)" : r.signatureVerifier}.`, "");
+  lines.push(`Events: ${r.eventCount} records, ${r.uniqueEvents} unique. Mode: ${r.whiteBox ? "white-box (keyring supplied)" : "black-box"}. Signature verifier: ${r.signatureVerifier === "none" ? "none (ids only)" : r.signatureVerifier}${r.verifyWorkers > 0 ? ` on ${r.verifyWorkers} worker threads` : ""}.`, "");
   const c = r.counts;
   lines.push(`Verdicts: ${c.pass} pass, ${c.fail} fail (${r.mandatoryFailures} MUST, ${r.advisoryFailures} SHOULD), ${c["not-applicable"]} not applicable, ${c["not-checkable-without-keys"]} need keys, ${c["not-implemented"]} not implemented.`, "");
   for (const n of r.notes) lines.push(`> ${n}`, "");

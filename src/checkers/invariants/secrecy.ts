@@ -3,6 +3,11 @@
  * came before they joined. Two sources in the history: what agents decrypted in the normal course
  * (`decrypt` entries judged against `removed` / `welcome` epochs), and the runner's active probes
  * (`probe` entries: the events fed to a removed member or a joiner, and what it made of them).
+ * A third, for a gap the active probe cannot show (the removed member's engine drops the group, so it
+ * never tries to read on): a commit the engine flagged `rekeyNeeded` (it removed someone without an
+ * UpdatePath, as ts-mls 2.0.0-rc.10 does for a single Remove) leaves the following epochs derivable by
+ * the removed member until a commit with a path (self-update, re-keying follow-up); any message sent
+ * in between is a violation.
  */
 import type { CheckResult } from "../../report/types.ts";
 import type { HistoryEntry } from "../../history.ts";
@@ -15,7 +20,26 @@ export function checkSecrecy(history: readonly HistoryEntry[]): CheckResult {
   const violations: string[] = [];
   const subjects = new Set<string>();
   let probes = 0;
+  // groupId → who was removed by a path-less commit, and from which epoch, until a re-keying commit
+  const exposed = new Map<string, { epoch: number; removed: string[]; commit: string }>();
   for (const e of history) {
+    if (e.op === "commit" && e.type === "ok") {
+      const gid = String(e.data.groupId);
+      if (e.data.rekeyNeeded === true) {
+        const removed = Array.isArray(e.data.removed) ? (e.data.removed as string[]) : [];
+        const prev = exposed.get(gid);
+        exposed.set(gid, { epoch: prev?.epoch ?? Number(e.data.epoch), removed: [...(prev?.removed ?? []), ...removed], commit: prev?.commit ?? String(e.data.eventId) });
+      } else if (e.data.action === "rekey-after-remove" || e.data.action === "self-update") exposed.delete(gid);
+    }
+    if (e.op === "send" && e.type === "ok") {
+      const x = exposed.get(String(e.data.groupId));
+      if (x && Number(e.data.epoch) >= x.epoch) {
+        violations.push(
+          `${e.actor} sent ${short(String(e.data.eventId))} in epoch ${Number(e.data.epoch)}, whose secrets the removed ${x.removed.map(short).join(", ") || "member"} can derive: commit ${short(x.commit)} removed them without an UpdatePath and nothing re-keyed the group before this message`,
+        );
+        subjects.add(String(e.data.eventId));
+      }
+    }
     const k = `${e.actor}|${String(e.data.groupId)}`;
     if (e.op === "create-group" && e.type === "ok") createdBy.add(k);
     if (e.op === "welcome" && e.type === "ok") {

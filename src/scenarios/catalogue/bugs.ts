@@ -167,6 +167,24 @@ export const bugScenarios: CatalogueEntry[] = [
         .assert("g", { messagesReceived: { alice: 3, bob: 1 } }),
   }),
   ...pair({
+    name: "bug-pathless-remove",
+    description:
+      "ts-mls 2.0.0-rc.10 commits a single Remove without an UpdatePath, so the removed member can derive the next epoch's keys; an admin that does not publish the engine's re-keying follow-up commit lets the removed member read what follows.",
+    quirk: "skipRekeyAfterRemove",
+    fails: ["secrecy"],
+    build: (b, q) =>
+      b
+        .relay("r1")
+        .agent("alice", { relays: ["r1"], quirks: q })
+        .agents(["bob", "eve"], { relays: ["r1"] })
+        .createGroup("alice", "g")
+        .invite("alice", "g", ["bob", "eve"])
+        .remove("alice", "g", ["eve"])
+        .send("bob", "g", "eve must not read this")
+        .waitForConvergence("g")
+        .assert("g", { members: ["alice", "bob"], notMembers: ["eve"] }),
+  }),
+  ...pair({
     name: "bug-spoofed-inner-author",
     description: "Mallory sends a message whose inner rumor claims to be Alice's; a receiver that skips the inner-author check (marmot-ts 0.5.1) accepts it.",
     quirk: "skipInnerAuthorCheck",
