@@ -8,9 +8,11 @@
  *    scheduler (each connection's queue flushed by scheduler tasks); events delivered per second
  *    to matching subscriptions (median iteration, mean, and per CPU-second of this process, which
  *    is what an otherwise idle core gives when other work shares the machine). Measured with
- *    signature checks on (each published event verified once) and off (delivery alone).
+ *    signature checks on (each published event verified once) by WASM libsecp256k1 and by pure JS
+ *    (@noble/curves), and off (delivery alone); ratio WASM ÷ JS and WASM ÷ the 200,000/s target.
  * 2. WebSocket accepted events per second with OK, 4 connections (`ws`, permessage-deflate off),
- *    200 distinct signed events per iteration, pipelined: our server vs @nostr-relay/core.
+ *    200 distinct signed events per iteration, pipelined: our server with WASM and with pure-JS
+ *    verification (main thread and workers alike) vs @nostr-relay/core.
  * 3. `#h` query latency (REQ to EOSE, 100 matching events) over 10,000 stored events, over
  *    WebSocket: our server vs @nostr-relay/core. The stores are preloaded directly (events with
  *    valid ids and placeholder signatures; queries do not check signatures).
@@ -28,6 +30,10 @@ import { startRelayServer } from "../src/simulated-relay/ws-server.ts";
 import { LocalNostrRelay } from "../src/relays/nostr-relay-core.ts";
 import { createRng } from "../src/sim/random.ts";
 import type { NostrEvent } from "../src/relays/types.ts";
+import { jsSignatureVerifier, loadSignatureVerifier, type SignatureVerifier } from "../src/nostr/verify.ts";
+
+const wasmVerifier = await loadSignatureVerifier();
+if (wasmVerifier.name !== "wasm-libsecp256k1") console.warn(`warning: ${wasmVerifier.fallbackReason ?? "WASM verifier not loaded"}; the "WASM" rows below run pure JS`);
 
 const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
 const rng = createRng("bench-relay");
@@ -59,13 +65,15 @@ interface Row {
 const rows: Row[] = [];
 
 // ---------- 1. in-memory fan-out ----------
-async function fanout(verify: boolean): Promise<void> {
+const fanoutRates: Record<string, number> = {};
+async function fanout(verifier: SignatureVerifier | undefined): Promise<void> {
+  const verify = verifier !== undefined;
   const SUBS = 150;
-  const PER_ITER = verify ? 20 : 200;
+  const PER_ITER = verify ? 50 : 200;
   const iterations = SHORT ? 5 : 15;
   const net = new SimNetwork({ seed: "bench", recordDeliveries: false });
   net.faultLog.keepHits = false;
-  const relay = net.addRelay("bench", { verifySignatures: verify });
+  const relay = net.addRelay("bench", { verifySignatures: verify, ...(verifier && { signatureVerifier: verifier }) });
   const group = bytesToHex(rng.bytes(32));
   let delivered = 0;
   for (let i = 0; i < SUBS; i++) {
@@ -84,7 +92,8 @@ async function fanout(verify: boolean): Promise<void> {
   let deliveredInRun = 0;
   let cpuMicros = 0;
   let deliveredTotal = 0;
-  bench.add(`fan-out 150 subs${verify ? "" : " (signature check off)"}`, async () => {
+  const label = verifier ? (verifier.name === "wasm-libsecp256k1" ? "WASM libsecp256k1" : "pure-JS @noble/curves") : "";
+  bench.add(`fan-out 150 subs${verify ? `, signature check on (${label})` : " (signature check off)"}`, async () => {
     const before = delivered;
     const cpu0 = process.cpuUsage();
     const acks: Promise<unknown>[] = [];
@@ -102,6 +111,7 @@ async function fanout(verify: boolean): Promise<void> {
   if (deliveredInRun !== PER_ITER * SUBS) throw new Error(`fan-out delivered ${deliveredInRun}, expected ${PER_ITER * SUBS}`);
   // The median iteration resists other processes sharing the machine better than the mean.
   rows.push({ name: t.name, metric: "deliveries/s (median iteration)", value: (PER_ITER * SUBS) / (r.latency.p50 / 1000), unit: "events/s", samples: iterations, rme: r.latency.rme });
+  fanoutRates[verifier?.name ?? "off"] = (PER_ITER * SUBS) / (r.latency.p50 / 1000);
   // CPU time used by this (single-threaded) work: what an otherwise idle core would deliver.
   rows.push({ name: t.name, metric: "deliveries per CPU-second", value: deliveredTotal / (cpuMicros / 1e6), unit: "events/s", samples: iterations, rme: r.latency.rme });
   rows.push({ name: t.name, metric: "deliveries/s (mean)", value: (PER_ITER * SUBS) / (r.latency.mean / 1000), unit: "events/s", samples: iterations, rme: r.latency.rme });
@@ -166,11 +176,17 @@ async function wsAccept(): Promise<void> {
   const iterations = SHORT ? 2 : 10;
   const pool: NostrEvent[] = [];
   for (let i = 0; i < PER_ITER * (iterations + 1); i++) pool.push(signed([["h", "accept"]], `accept ${i} ${"y".repeat(300)}`));
-  const ours = await startRelayServer({ limits: { maxSubscriptions: 1000 } });
+  const ours = await startRelayServer({ limits: { maxSubscriptions: 1000 }, signatureVerifier: wasmVerifier });
+  const oursJs = await startRelayServer({ limits: { maxSubscriptions: 1000 }, signatureVerifier: jsSignatureVerifier });
   const theirs = await LocalNostrRelay.start();
   const results: Record<string, number> = {};
   const cpuRates: Record<string, number> = {};
-  for (const [name, url] of [["marmot-harness relay (ws)", ours.url], ["@nostr-relay/core", theirs.url]] as const) {
+  const targets = [
+    ["marmot-harness relay (ws)", ours.url],
+    ["marmot-harness relay (ws), pure-JS verification", oursJs.url],
+    ["@nostr-relay/core", theirs.url],
+  ] as const;
+  for (const [name, url] of targets) {
     const clients = await Promise.all([0, 1, 2, 3].map(() => Client.open(url)));
     let next = 0;
     const bench = new Bench({ iterations, time: 0, warmupIterations: 1, warmupTime: 0 });
@@ -195,7 +211,10 @@ async function wsAccept(): Promise<void> {
   }
   ratios.push({ what: "WS accepted events/s (ours ÷ @nostr-relay/core, higher is better)", ratio: results["marmot-harness relay (ws)"]! / results["@nostr-relay/core"]! });
   ratios.push({ what: "WS accepted events per CPU-second (ours ÷ @nostr-relay/core, higher is better)", ratio: cpuRates["marmot-harness relay (ws)"]! / cpuRates["@nostr-relay/core"]! });
+  ratios.push({ what: "WS accepted events/s, ours: WASM ÷ pure-JS verification", ratio: results["marmot-harness relay (ws)"]! / results["marmot-harness relay (ws), pure-JS verification"]! });
+  ratios.push({ what: "WS accepted events per CPU-second, ours: WASM ÷ pure-JS verification", ratio: cpuRates["marmot-harness relay (ws)"]! / cpuRates["marmot-harness relay (ws), pure-JS verification"]! });
   await ours.close();
+  await oursJs.close();
   await theirs.close();
 }
 
@@ -233,8 +252,12 @@ const ratios: { what: string; ratio: number }[] = [];
 
 const only = process.env.BENCH_ONLY;
 if (!only || only === "fanout") {
-  await fanout(true);
-  await fanout(false);
+  await fanout(wasmVerifier);
+  await fanout(jsSignatureVerifier);
+  await fanout(undefined);
+  ratios.push({ what: "in-memory fan-out with signature check on: WASM ÷ pure JS (median iterations)", ratio: fanoutRates[wasmVerifier.name]! / fanoutRates["js-noble"]! });
+  ratios.push({ what: "in-memory fan-out with signature check on (WASM) ÷ the 200,000/s target", ratio: fanoutRates[wasmVerifier.name]! / 200_000 });
+  ratios.push({ what: "in-memory fan-out with signature check off ÷ the 200,000/s target", ratio: fanoutRates.off! / 200_000 });
 }
 if (!only || only === "accept") await wsAccept();
 if (!only || only === "query") await wsQuery();
@@ -243,7 +266,7 @@ const fmt = (v: number): string => (v >= 100 ? Math.round(v).toLocaleString("en-
 const load = os.loadavg().map((x) => x.toFixed(1)).join(" / ");
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, Node ${process.version}, load average at the end ${load} (1/5/15 min; other work shares the machine)`;
 const md = [
-  `Relay benchmarks (${SHORT ? "short" : "full"} run, ${new Date().toISOString().slice(0, 10)}, ${machine})`,
+  `Relay benchmarks (${SHORT ? "short" : "full"} run, ${new Date().toISOString().slice(0, 10)}, ${machine}; relay verifier by default: ${wasmVerifier.name})`,
   "",
   "| Benchmark | Metric | Value | ±% (rme) | Iterations or samples |",
   "|---|---|---|---|---|",
@@ -257,4 +280,4 @@ const md = [
 console.log(md);
 await mkdir("reports", { recursive: true });
 await writeFile("reports/bench-relay.md", `# Relay benchmarks\n\n${md}`);
-await writeFile("reports/bench-relay.json", JSON.stringify({ short: SHORT, machine, date: new Date().toISOString(), rows, ratios }, null, 2) + "\n");
+await writeFile("reports/bench-relay.json", JSON.stringify({ short: SHORT, machine, verifier: wasmVerifier.name, date: new Date().toISOString(), rows, ratios }, null, 2) + "\n");

@@ -83,6 +83,7 @@ export interface HistoryClock {
 export class History {
   private readonly list: HistoryEntry[] = [];
   private readonly seen = new Map<string, NostrEvent>();
+  private readonly seenOrder = new Map<string, number>();
   private readonly listeners: ((e: HistoryEntry) => void)[] = [];
 
   constructor(private readonly clock: HistoryClock) {}
@@ -114,6 +115,7 @@ export class History {
   noteEvent(event: NostrEvent, actor: Actor, extra: { relay?: string; source?: string } = {}): string {
     if (!this.seen.has(event.id)) {
       this.seen.set(event.id, event);
+      this.seenOrder.set(event.id, this.seenOrder.size);
       this.record(actor, "info", "event", { event: { ...event, tags: event.tags.map((t) => [...t]) }, ...extra });
     }
     return event.id;
@@ -121,6 +123,11 @@ export class History {
 
   event(id: string): NostrEvent | undefined {
     return this.seen.get(id);
+  }
+
+  /** Ordinal of the event's first appearance in this history (undefined: never seen). */
+  firstSeen(id: string): number | undefined {
+    return this.seenOrder.get(id);
   }
 
   /** Every full event recorded, in first-seen order. */

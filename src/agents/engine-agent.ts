@@ -45,6 +45,11 @@ export interface EngineAgentOptions {
   outOfBandRatchetTree?: boolean;
   /** Group names we know, for views. */
   clientName?: string;
+  /**
+   * Default true (MIP02-WL-13/14): after joining, catch up on the group's history, then commit a
+   * self-update before sending anything, so the KeyPackage's init and leaf keys are rotated away.
+   */
+  selfUpdateAfterJoin?: boolean;
 }
 
 const ENGINE_QUIRKS: Partial<Record<QuirkName, keyof EngineQuirks>> = {
@@ -323,7 +328,8 @@ export class EngineAgent implements Agent {
     if (typeof eng.provideRatchetTree !== "function") throw new AgentError("NO_OOB_TREE", `${this.name}'s engine cannot take an out-of-band ratchet tree`);
     const outcomes = await eng.provideRatchetTree(hexToBytes(treeHex), this.nowS());
     for (const o of outcomes) await this.recordOutcome(o, 0, undefined);
-    if (outcomes.some((o) => o.kind === "welcome")) await this.afterJoin();
+    const joined = outcomes.flatMap((o) => (o.kind === "welcome" ? [o.groupId] : []));
+    if (joined.length) await this.afterJoin(undefined, joined);
   }
 
   private async timed<T>(f: () => Promise<T>): Promise<{ value: T; ms: number }> {
@@ -430,7 +436,10 @@ export class EngineAgent implements Agent {
       }
     }
     this.rec("info", "query", { purpose, events: all.size, eoseFrom, complete, pages });
-    const sorted = [...all.values()].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    // Oldest first; events of the same second in the order they were first published (the history
+    // knows it), not by id: ids are random, and an id order would make runs differ between seeds' replays.
+    const seen = (e: NostrEvent): number => this.ctx.history.firstSeen(e.id) ?? Number.MAX_SAFE_INTEGER;
+    const sorted = [...all.values()].sort((a, b) => a.created_at - b.created_at || seen(a) - seen(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return { events: sorted, eoseFrom, complete };
   }
 
@@ -650,12 +659,12 @@ export class EngineAgent implements Agent {
       return [];
     }
     const ms = performance.now() - t0;
-    let joined = false;
+    const joined: string[] = [];
     for (const o of outcomes) {
       await this.recordOutcome(o, ms, before);
-      if (o.kind === "welcome") joined = true;
+      if (o.kind === "welcome") joined.push(o.groupId);
     }
-    if (joined) await this.afterJoin(event);
+    if (joined.length) await this.afterJoin(event, joined);
     return outcomes;
   }
 
@@ -663,7 +672,7 @@ export class EngineAgent implements Agent {
    * After joining: fetch the group's history since the Welcome's commit (a Welcome may arrive
    * after later commits), then go live. The noHistoryAfterJoin quirk only goes live from now.
    */
-  private async afterJoin(wrap?: NostrEvent): Promise<void> {
+  private async afterJoin(wrap: NostrEvent | undefined, joined: string[]): Promise<void> {
     if (this.hasQuirk("noHistoryAfterJoin")) {
       this.resubscribe(this.nowS());
       return;
@@ -688,6 +697,21 @@ export class EngineAgent implements Agent {
       this.ctx.history.noteEvent(ev, this.name);
       this.rec("info", "receive", { eventId: ev.id, relay: "history", kind: ev.kind });
       await this.handle(ev);
+    }
+    if (this.opts.selfUpdateAfterJoin ?? true) await this.selfUpdateAfterJoin(joined);
+  }
+
+  /** MIP02-WL-14: rotate the joiner's leaf (and the KeyPackage's keys) before its first message. */
+  private async selfUpdateAfterJoin(joined: string[]): Promise<void> {
+    for (const gid of joined) {
+      const g = this.engine.group(gid);
+      if (!g?.active || !this.online) continue;
+      try {
+        await this.commitWith("self-update-after-join", gid, () => this.engine.selfUpdate(gid, this.nowS()), [], []);
+      } catch (e) {
+        // recorded by commitWith / runCommit; the join itself stands
+        this.rec("info", "note", { text: `self-update after joining ${gid.slice(0, 12)} failed: ${(e as Error).message}`, groupId: gid });
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { readCaptureFile, writeCaptureFile } from "../capture.ts";
 import { HarnessError } from "../errors.ts";
 import { conformanceJson, conformanceJunit, conformanceMarkdown, runConformance, type ConformanceTarget } from "../relays/conformance.ts";
+import { jsSignatureVerifier } from "../nostr/verify.ts";
 import { LocalNostrRelay } from "../relays/nostr-relay-core.ts";
 import { openRelay } from "../relays/open.ts";
 import type { LatencyDist } from "../simulated-relay/faults.ts";
@@ -62,7 +63,7 @@ export function parseLatency(v: string): LatencyDist {
   return bad();
 }
 
-interface RelayOpts {
+export interface RelayOpts {
   port: number;
   host: string;
   seed: string;
@@ -90,6 +91,8 @@ interface RelayOpts {
   authKinds?: number[];
   authToPublish?: boolean;
   verifyWorkers?: number;
+  /** Pure-JS signature checks (@noble/curves) instead of WASM libsecp256k1. */
+  jsVerifier?: boolean;
   maxBufferedBytes?: number;
   load?: string;
   dump?: string;
@@ -110,6 +113,7 @@ export async function startFromOptions(o: RelayOpts): Promise<RelayServer> {
     authRequiredForKinds: o.authKinds,
     authRequiredToPublish: o.authToPublish,
     ...(o.verifyWorkers !== undefined && { verifyWorkers: o.verifyWorkers }),
+    ...(o.jsVerifier && { signatureVerifier: jsSignatureVerifier }),
     ...(o.maxBufferedBytes !== undefined && { maxBufferedBytes: o.maxBufferedBytes }),
     maxStoredEvents: o.retention,
     limits: {
@@ -181,11 +185,13 @@ export function register(program: Command): void {
     .option("--dump <file>", "on stop, write the stored events as a capture (JSONL)")
     .option("--max-buffered-bytes <n>", "skip EVENTs for a client whose socket has more than this waiting (default 16 MiB)", int("--max-buffered-bytes", 1))
     .option("--verify-workers <n>", "worker threads for signature checks (default: cores - 1, at most 4)", int("--verify-workers"))
+    .option("--js-verifier", "check signatures with pure-JS @noble/curves instead of WASM libsecp256k1 (nostr-wasm), e.g. to compare")
     .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
       const server = await startFromOptions(o);
       const info = server.info();
-      console.log(`relay listening on ${server.url} (NIP-11: ${info.supported_nips.join(", ")})`);
+      const workers = info.verify_workers.count > 0 ? ` on the event loop and ${info.verify_workers.count} worker thread(s)` : "";
+      console.log(`relay listening on ${server.url} (NIP-11: ${info.supported_nips.join(", ")}; signatures: ${info.signature_verifier}${workers})`);
       if (o.control) console.log(`fault control: POST ${server.url.replace("ws:", "http:")}/nemesis`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {

@@ -3,7 +3,6 @@
  * "Reproduced" means the same verdict with the same failing checks and steps; "identical" means
  * the new history has the same digest as the recorded schedule (the run was replayed exactly).
  */
-import { historyDigest, parseHistory, serializeHistory } from "../history.ts";
 import type { RunOutcome } from "../scenarios/runner.ts";
 import { readCapsule, type Capsule } from "./capsule.ts";
 import { addChecks, type RunFn } from "./run-set.ts";
@@ -52,9 +51,8 @@ export async function replayCapsule(
   });
   let result = outcome.result;
   if (opts.judge) result = addChecks(result, await opts.judge(capsule, outcome));
-  // Digest the new history as the capsule's was digested: after the JSONL round trip (key order
-  // changes on the way, and the structural digest numbers values in the order it meets them).
-  const identical = capsule.schedule.length > 0 && historyDigest(parseHistory(serializeHistory(outcome.history.entries))) === capsule.digest;
+  // The structural digest sorts keys, so the in-memory history digests as its JSONL trace did.
+  const identical = capsule.schedule.length > 0 && outcome.history.digest() === capsule.digest;
   const { reproduced, why } = compareRuns(capsule.result, result);
   const explanation = reproduced
     ? `reproduced: ${why}${identical ? "; history identical to the capsule's schedule" : "; history differs from the capsule's schedule"}`

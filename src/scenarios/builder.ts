@@ -44,9 +44,10 @@ export class ScenarioBuilder {
     this.s.profile = p;
     return this;
   }
-  expect(e: "pass" | "fail", failingChecks?: string[]): this {
+  expect(e: "pass" | "fail", failingChecks?: string[], reason?: string): this {
     this.s.expect = e;
     if (failingChecks) this.s.expectFailureOf = failingChecks;
+    if (reason) this.s.expectReason = reason;
     return this;
   }
   params(p: Record<string, unknown>): this {

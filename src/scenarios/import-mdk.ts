@@ -449,7 +449,8 @@ export function importMdkVector(doc: unknown, source = "vector", seed = "mdk"): 
     }
   }
 
-  const agents: AgentSpec[] = clients.map((name) => ({ name, relays: [RELAY], keyPackages: Math.max(1, keyPackagesNeeded.get(name) ?? 1) }));
+  // The vectors' epochs count only the commits they script: joiners do not add their own self-update.
+  const agents: AgentSpec[] = clients.map((name) => ({ name, relays: [RELAY], keyPackages: Math.max(1, keyPackagesNeeded.get(name) ?? 1), selfUpdateAfterJoin: false }));
   const name = `mdk:${ir.name as string}`;
   const scenario: Scenario = {
     name,

@@ -17,6 +17,12 @@ import { writeCapsule } from "../report/capsule.ts";
 import type { ScenarioResult } from "../report/types.ts";
 import type { FaultKind, Scenario, Step } from "./types.ts";
 
+/**
+ * Commits a single removal brings with it: ts-mls 2.0.0-rc.10 commits one Remove (or one SelfRemove)
+ * without an UpdatePath, so the engine asks for a re-keying self-update, which the agent publishes.
+ */
+const REKEY_AFTER_SINGLE_REMOVE = 1;
+
 export type RandomOp =
   | { op: "invite"; who: number }
   | { op: "remove"; who: number }
@@ -119,7 +125,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
         if (!member || op.who === 0) continue;
         steps.push({ type: "remove", agent: names[0] as string, group: g, members: [n] });
         m.members.delete(op.who);
-        m.epoch++;
+        m.epoch += 1 + REKEY_AFTER_SINGLE_REMOVE;
         break;
       case "self-update":
         if (!member || !online) continue;
@@ -139,7 +145,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
         if (!member || !online || op.who === 0) continue;
         steps.push({ type: "leave", agent: n, group: g, committer: names[0] as string });
         m.members.delete(op.who);
-        m.epoch++;
+        m.epoch += 1 + REKEY_AFTER_SINGLE_REMOVE;
         break;
       case "offline":
         if (!online || op.who === 0) continue;
@@ -190,7 +196,8 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
     description: `random case: ${c.agents} agents, ${applied.length} operations (${applied.map(describeOp).join("; ") || "none"})`,
     seed,
     relays: relayNames.map((name) => ({ name })),
-    agents: names.map((name) => ({ name, relays: relayNames, keyPackages: 1, lastResort: true, storage: "file" as const })),
+    // the model counts only the commits it generates: joiners do not add their own self-update
+    agents: names.map((name) => ({ name, relays: relayNames, keyPackages: 1, lastResort: true, storage: "file" as const, selfUpdateAfterJoin: false })),
     steps,
     params: { randomCase: c },
   };

@@ -384,6 +384,7 @@ export class ScenarioRun {
         ...(spec.catchUp ? { catchUp: spec.catchUp } : {}),
         randomBytes: (n) => engineRng.bytes(n),
         ...(spec.outOfBandRatchetTree ? { outOfBandRatchetTree: true } : {}),
+        ...(spec.selfUpdateAfterJoin === false ? { selfUpdateAfterJoin: false } : {}),
       });
       this.agents.set(spec.name, agent);
       this.agentOrder.push(spec.name);
@@ -837,6 +838,7 @@ export class ScenarioRun {
       if (!ok) this.notes.push(`expected a failure of ${this.scenario.expectFailureOf.join(" or ")}, got failures of ${[...failed].join(", ")}`);
     }
     if (expected === "fail" && verdict === "error") ok = false;
+    if (expected === "fail" && this.scenario.expectReason) this.notes.push(`expected to fail: ${this.scenario.expectReason}`);
     const result: ScenarioResult = {
       scenario: this.opts.catalogueName ?? this.scenario.name,
       description: this.scenario.description,

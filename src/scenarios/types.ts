@@ -52,6 +52,8 @@ export interface AgentSpec {
   lastResort?: boolean;
   /** Engine option: labelled non-MIP out-of-band ratchet tree delivery. */
   outOfBandRatchetTree?: boolean;
+  /** Commit a self-update right after joining, before the first message (default true; MIP02-WL-14). */
+  selfUpdateAfterJoin?: boolean;
   /** Which kind of agent runs it (default "engine"); other kinds are out-of-process peers. */
   implementation?: string;
 }
@@ -286,4 +288,6 @@ export interface Scenario {
   params?: Record<string, unknown>;
   /** Names of the checks that must fail for an expect:"fail" scenario to count as a correct reproduction. */
   expectFailureOf?: string[];
+  /** Why the expected failure is expected (e.g. a known dependency bug); written into the result's notes. */
+  expectReason?: string;
 }

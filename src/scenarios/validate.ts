@@ -108,6 +108,7 @@ const AGENT_RULES: Record<string, FieldRule> = {
   lastResort: bool(),
   outOfBandRatchetTree: bool(),
   implementation: str(),
+  selfUpdateAfterJoin: bool("Commit a self-update right after joining (default true)"),
 };
 
 const TOP_RULES: Record<string, FieldRule> = {
@@ -119,6 +120,7 @@ const TOP_RULES: Record<string, FieldRule> = {
   expect: { type: { t: "string", enum: ["pass", "fail"] } },
   params: { type: { t: "object" } },
   expectFailureOf: strs(),
+  expectReason: str(false, "Why the expected failure is expected; shown in the report notes"),
 };
 
 function typeName(v: unknown): string {

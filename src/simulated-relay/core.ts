@@ -6,7 +6,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { getEventHash, verifyEvent } from "nostr-tools/pure";
+import { getEventHash, verifiedSymbol } from "nostr-tools/pure";
+import { currentSignatureVerifier, loadSignatureVerifier, type SignatureVerifier } from "../nostr/verify.ts";
 import type { Clock } from "../sim/clock.ts";
 import { compileFilter, matchCompiled, validateFilter, type CompiledFilter } from "./filter.ts";
 import type { Filter, NostrEvent, RelayMessage } from "./messages.ts";
@@ -85,6 +86,11 @@ export interface RelayCoreOptions {
   authRequiredToPublish?: boolean;
   /** Share verified signatures between relays (default: a cache of this relay's own). */
   signatureCache?: SignatureCache;
+  /**
+   * The Schnorr verifier (default: the process's current one from `src/nostr/verify.ts`, WASM
+   * libsecp256k1 once `loadSignatureVerifier()` has run, else pure JS).
+   */
+  signatureVerifier?: SignatureVerifier;
 }
 
 /**
@@ -129,6 +135,8 @@ export interface RelayStats {
   /** EVENT frames sent in answer to REQ (stored events). */
   storedDeliveries: number;
   notices: number;
+  /** The Schnorr verifier in use ("wasm-libsecp256k1", "js-noble", or "off"); read-only. */
+  readonly signatureVerifier: string;
 }
 
 interface Subscription {
@@ -275,7 +283,7 @@ export class CoreSession {
     if (Math.abs(ev.created_at - nowSec) > 600) return no("AUTH created_at is more than 10 minutes off");
     const own: NostrEvent = { id: ev.id, pubkey: ev.pubkey, created_at: ev.created_at, kind: ev.kind, tags: ev.tags, content: ev.content, sig: ev.sig };
     if (getEventHash(own) !== own.id) return no("event id does not match the serialized event");
-    if (!verifyEvent(own)) return no("signature verification failed");
+    if (!this.core.verifier.verify(own)) return no("signature verification failed");
     this.authed.add(own.pubkey);
     this.sink(["OK", own.id, true, ""]);
   }
@@ -385,10 +393,11 @@ export class RelayCore {
   readonly signatureCache: SignatureCache;
   readonly restrictedKinds: Set<number>;
   readonly authToPublish: boolean;
+  private readonly fixedVerifier: SignatureVerifier | undefined;
   hooks: RelayHooks;
   store: EventStore;
   readonly sessions = new Map<string, CoreSession>();
-  readonly stats: RelayStats = { framesIn: 0, eventsAccepted: 0, eventsRejected: 0, reqs: 0, liveDeliveries: 0, storedDeliveries: 0, notices: 0 };
+  readonly stats: RelayStats;
   private nextSession = 1;
 
   constructor(opts: RelayCoreOptions) {
@@ -401,7 +410,23 @@ export class RelayCore {
     this.signatureCache = opts.signatureCache ?? new SignatureCache();
     this.restrictedKinds = new Set(opts.authRequiredForKinds ?? []);
     this.authToPublish = opts.authRequiredToPublish ?? false;
+    this.fixedVerifier = opts.signatureVerifier;
+    // Start loading WASM libsecp256k1 (once per process); until it is ready the pure-JS verifier
+    // runs. Verdicts are the same either way, so everything here stays deterministic.
+    if (this.verifySignatures && !this.fixedVerifier) void loadSignatureVerifier();
+    const stats = { framesIn: 0, eventsAccepted: 0, eventsRejected: 0, reqs: 0, liveDeliveries: 0, storedDeliveries: 0, notices: 0 };
+    this.stats = Object.defineProperty(stats, "signatureVerifier", { get: () => this.verifierName, enumerable: true }) as RelayStats;
     this.store = new EventStore({ maxEvents: opts.maxStoredEvents });
+  }
+
+  /** The Schnorr verifier this relay uses now. */
+  get verifier(): SignatureVerifier {
+    return this.fixedVerifier ?? currentSignatureVerifier();
+  }
+
+  /** Which verifier runs ("off" when signatures are not checked), for NIP-11 and stats. */
+  get verifierName(): string {
+    return this.verifySignatures ? this.verifier.name : "off";
   }
 
   openSession(client: string, sink: FrameSink, id?: string): CoreSession {
@@ -451,9 +476,14 @@ export class RelayCore {
     // nostr-tools' "already verified" mark, which must not be trusted).
     const own: NostrEvent = { id: event.id, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags.map((t) => t.slice()), content: event.content, sig: event.sig };
     if (getEventHash(own) !== own.id) return fail("invalid: event id does not match the serialized event");
-    if (this.verifySignatures && !this.signatureCache.has(own)) {
-      if (!verifyEvent(own)) return fail("invalid: signature verification failed");
-      this.signatureCache.add(own);
+    if (this.verifySignatures) {
+      if (!this.signatureCache.has(own)) {
+        if (!this.verifier.verify(own)) return fail("invalid: signature verification failed");
+        this.signatureCache.add(own);
+      }
+      // Verified here (or by another relay of the network, or a worker, for this id and sig):
+      // receivers' nostr-tools verifyEvent may rely on it.
+      own[verifiedSymbol] = true;
     }
     const nowSec = Math.floor(this.clock.now() / 1000);
     const exp = expirationOf(event);

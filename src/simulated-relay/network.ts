@@ -4,6 +4,7 @@
  */
 import { VirtualScheduler, type Scheduler } from "../sim/clock.ts";
 import { createRng, type Rng } from "../sim/random.ts";
+import { loadSignatureVerifier, type SignatureVerifier } from "../nostr/verify.ts";
 import { SignatureCache } from "./core.ts";
 import { FaultLog } from "./faults.ts";
 import { RelayError } from "./messages.ts";
@@ -31,6 +32,11 @@ export class SimNetwork {
     this.scheduler = opts.scheduler ?? new VirtualScheduler();
     this.rng = createRng(opts.seed);
     this.record = opts.recordDeliveries ?? true;
+  }
+
+  /** Resolves when the signature verifier is loaded (WASM libsecp256k1, or the pure-JS fallback). */
+  ready(): Promise<SignatureVerifier> {
+    return loadSignatureVerifier();
   }
 
   addRelay(name: string, opts: Partial<Omit<SimulatedRelayOptions, "name" | "scheduler" | "faultLog">> = {}): SimulatedRelay {

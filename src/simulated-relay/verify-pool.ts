@@ -1,30 +1,50 @@
 /**
  * Schnorr signature checks on worker threads, so that the WebSocket server can verify incoming
- * events on other cores while its event loop goes on. The result only pre-fills the relay's
- * SignatureCache; the relay core still checks every id and decides everything itself.
+ * events on other cores while its event loop goes on. Each worker loads the WASM build of
+ * libsecp256k1 (nostr-wasm) when the main thread uses it, and falls back to @noble/curves when it
+ * cannot; it reports which one runs. The result only pre-fills the relay's SignatureCache; the
+ * relay core still recomputes every id and decides everything itself.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { SignatureVerifierName, SignedEventFields } from "../nostr/verify.ts";
 
-const WORKER_SOURCE = (curvesUrl: string): string => `
+const WORKER_SOURCE = (curvesUrl: string, wasmUrl: string | undefined): string => `
 import { parentPort } from "node:worker_threads";
 import { schnorr } from ${JSON.stringify(curvesUrl)};
-parentPort.on("message", (batch) => {
-  const out = batch.map(([id, pubkey, sig]) => {
-    try {
-      return schnorr.verify(Buffer.from(sig, "hex"), Buffer.from(id, "hex"), Buffer.from(pubkey, "hex"));
-    } catch {
-      return false;
+let nw;
+let name = "js-noble";
+let reason;
+${
+  wasmUrl
+    ? `try {
+  const mod = await import(${JSON.stringify(wasmUrl)});
+  nw = await mod.initNostrWasm();
+  name = "wasm-libsecp256k1";
+} catch (e) {
+  reason = String(e && e.message || e);
+}`
+    : ""
+}
+const HEX64 = /^[0-9a-f]{64}$/, HEX128 = /^[0-9a-f]{128}$/;
+function verify(e) {
+  try {
+    if (!HEX64.test(e.id) || !HEX64.test(e.pubkey) || !HEX128.test(e.sig)) return false;
+    if (nw) {
+      nw.verifyEvent({ id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig });
+      return true;
     }
-  });
-  parentPort.postMessage(out);
-});
+    return schnorr.verify(Buffer.from(e.sig, "hex"), Buffer.from(e.id, "hex"), Buffer.from(e.pubkey, "hex"));
+  } catch {
+    return false;
+  }
+}
+parentPort.postMessage({ ready: name, reason });
+parentPort.on("message", (batch) => parentPort.postMessage(batch.map(verify)));
 `;
 
 interface Job {
-  id: string;
-  pubkey: string;
-  sig: string;
+  event: SignedEventFields;
   resolve(ok: boolean): void;
 }
 
@@ -39,14 +59,27 @@ export class VerifyPool {
   private flushScheduled = false;
   private next = 0;
   private closed = false;
+  /** What each worker said it runs (filled as they start). */
+  readonly verifiers: SignatureVerifierName[] = [];
+  /** Why a worker is not running WASM although it was asked to (first reason seen). */
+  fallbackReason: string | undefined;
 
-  constructor(size: number) {
+  /**
+   * `wasmUrl`: the module URL of nostr-wasm (from `nostrWasmUrl()`) for workers to load; without it
+   * they use @noble/curves.
+   */
+  constructor(size: number, wasmUrl?: string) {
     const url = import.meta.resolve("@noble/curves/secp256k1.js");
-    const code = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE(url))}`);
+    const code = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE(url, wasmUrl))}`);
     for (let i = 0; i < size; i++) {
       const w = new Worker(code);
       const slot = { w, inflight: [] as Job[][] };
-      w.on("message", (results: boolean[]) => {
+      w.on("message", (results: boolean[] | { ready: SignatureVerifierName; reason?: string }) => {
+        if (!Array.isArray(results)) {
+          this.verifiers.push(results.ready);
+          if (results.reason !== undefined) this.fallbackReason ??= results.reason;
+          return;
+        }
         const batch = slot.inflight.shift() ?? [];
         batch.forEach((job, k) => job.resolve(results[k] === true));
       });
@@ -63,10 +96,11 @@ export class VerifyPool {
     return this.workers.length;
   }
 
-  verify(id: string, pubkey: string, sig: string): Promise<boolean> {
+  /** Resolves true when the worker verified the event's id and signature (false on any doubt). */
+  verify(event: SignedEventFields): Promise<boolean> {
     if (this.closed || this.workers.length === 0) return Promise.resolve(false);
     return new Promise((resolve) => {
-      this.queue.push({ id, pubkey, sig, resolve });
+      this.queue.push({ event, resolve });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -86,7 +120,7 @@ export class VerifyPool {
       const batch = jobs.slice(i, i + per);
       const slot = this.workers[this.next++ % n] as { w: Worker; inflight: Job[][] };
       slot.inflight.push(batch);
-      slot.w.postMessage(batch.map((j) => [j.id, j.pubkey, j.sig]));
+      slot.w.postMessage(batch.map((j) => j.event));
     }
   }
 

@@ -12,6 +12,7 @@ import { FaultLog } from "./faults.ts";
 import { RelayError, type RelayMessage } from "./messages.ts";
 import { RealtimeScheduler } from "./realtime.ts";
 import { defaultVerifyWorkers, VerifyPool } from "./verify-pool.ts";
+import { loadSignatureVerifier, nostrWasmUrl, type SignedEventFields } from "../nostr/verify.ts";
 import { Nemesis, SimulatedRelay, type SimConnection, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
 export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "copyEvents" | "rng" | "url">> {
@@ -46,6 +47,10 @@ export interface Nip11Document {
   version: string;
   supported_nips: number[];
   limitation: Record<string, number | boolean>;
+  /** Not NIP-11: which Schnorr verifier checks incoming events ("wasm-libsecp256k1", "js-noble", "off"). */
+  signature_verifier: string;
+  /** Not NIP-11: worker threads checking signatures, and what they run (empty when none). */
+  verify_workers: { count: number; verifiers: string[] };
 }
 
 const VERSION = "0.1.0";
@@ -110,12 +115,18 @@ export class RelayServer {
         restricted_writes: this.relay.core.authToPublish,
         auth_required: this.relay.core.authToPublish,
       },
+      signature_verifier: this.relay.core.verifierName,
+      verify_workers: { count: this.pool?.size ?? 0, verifiers: [...(this.pool?.verifiers ?? [])] },
     };
   }
 
   async start(): Promise<this> {
     const workers = this.opts.verifyWorkers ?? defaultVerifyWorkers();
-    if (workers > 0 && this.relay.core.verifySignatures) this.pool = new VerifyPool(workers);
+    if (this.relay.core.verifySignatures) {
+      // WASM libsecp256k1 once per process (pure JS when it cannot load), here and in the workers.
+      const v = this.opts.signatureVerifier ?? (await loadSignatureVerifier());
+      if (workers > 0) this.pool = new VerifyPool(workers, v.name === "wasm-libsecp256k1" ? nostrWasmUrl() : undefined);
+    }
     const http = createServer((req, res) => this.onHttp(req, res));
     const wss = new WebSocketServer({
       server: http,
@@ -205,7 +216,7 @@ export class RelayServer {
     if (cache.has({ id, sig } as never)) return { msg, done: Promise.resolve() };
     return {
       msg,
-      done: pool.verify(id, pubkey, sig).then((ok) => {
+      done: pool.verify(e as unknown as SignedEventFields).then((ok) => {
         if (ok) cache.addPair(id, sig);
       }),
     };

@@ -82,7 +82,7 @@ describe("resolving what to run", () => {
 describe("marmot-harness run", () => {
   it("exits 0 with the report written when every scenario is as expected", async () => {
     const file = join(dir, "good.yaml");
-    await writeFile(file, scenarioYaml(1));
+    await writeFile(file, scenarioYaml(2)); // the invite, then bob's self-update on joining
     const report = join(dir, "good-report");
     const r = await cli("run", "--file", file, "--report", report, "--no-progress");
     expect(r.code).toBe(0);
@@ -113,7 +113,7 @@ describe("marmot-harness run", () => {
     const server = await startRelayServer({ port: 0 });
     try {
       const file = join(dir, "ws.yaml");
-      await writeFile(file, scenarioYaml(1));
+      await writeFile(file, scenarioYaml(2)); // the invite, then bob's self-update on joining
       const r = await cli("run", "--file", file, "--relay", server.url, "--report", join(dir, "ws-report"), "--json");
       expect(r.code).toBe(0);
       const result = JSON.parse(r.out).results[0];

@@ -181,7 +181,7 @@ describe("MDK vector import", () => {
     expect(v.scenario.steps.map((s) => [s.type, "group" in s ? s.group : undefined])).toEqual([
       ["create-group", "team"], ["invite", "team"], ["update-group-data", "team"], ["update-group-data", "team"], ["send", "team"], ["send", "team"],
     ]);
-    expect(v.scenario.steps[2]).toMatchObject({ type: "update-group-data", groupDescription: "about", description: "mdk[2] update_group_profile" }); // the group's new description, and the report text
+    expect(v.scenario.steps[2]).toMatchObject({ type: "update-group-data", groupDescription: "about", description: "mdk[1] update_group_profile" }); // the group's new description, and the report text
     expect(v.scenario.steps[3]).not.toHaveProperty("groupDescription"); // the admin-policy step leaves the description alone
     expect(v.expectations).toEqual([expect.objectContaining({ kind: "decryptable", clients: ["alice", "bob"] })]);
     expect(() => validateScenario(v.scenario)).not.toThrow();

@@ -26,6 +26,7 @@ afterAll(async () => {
 
 const realRun: RunFn = (s, o) => runScenario(s, { ...o, compliance: false });
 
+/** Epoch 2 is right: the invite, then bob's self-update on joining. */
 function chat(expectEpoch: number): Scenario {
   return {
     name: `chat-epoch-${expectEpoch}`,
@@ -48,19 +49,19 @@ describe("runScenarioSet with the real runner", () => {
     const lines: string[] = [];
     const { report, capsules, written } = await runScenarioSet(
       [
-        { name: "good", description: "passes", scenario: chat(1) },
+        { name: "good", description: "passes", scenario: chat(2) },
         { name: "bad", description: "asserts the wrong epoch", scenario: chat(5) },
       ],
       { reportDir, run: realRun, progress: createProgress({ write: (s) => (lines.push(s), true) }, { tty: false }) },
     );
-    expect(report.results.map((r) => [r.scenario, r.verdict, r.ok])).toEqual([["chat-epoch-1", "pass", true], ["chat-epoch-5", "fail", false]]);
+    expect(report.results.map((r) => [r.scenario, r.verdict, r.ok])).toEqual([["chat-epoch-2", "pass", true], ["chat-epoch-5", "fail", false]]);
     expect(exitCodeFor(report)).toBe(1);
     expect(capsules).toHaveLength(1);
     const bad = report.results[1]!;
     expect(bad.capsuleDir).toBe(capsules[0]!.dir);
     expect(bad.replayCommand).toBe(`marmot-harness replay ${capsules[0]!.dir}`);
     expect(bad.failures.join("\n")).toMatch(/step 3 \(assert\)/);
-    expect(lines.join("")).toMatch(/^ok {3}\[1\/2\] chat-epoch-1: pass/m);
+    expect(lines.join("")).toMatch(/^ok {3}\[1\/2\] chat-epoch-2: pass/m);
     expect(lines.join("")).toMatch(/^FAIL \[2\/2\] chat-epoch-5: fail/m);
 
     const json = JSON.parse(await readFile(written.json, "utf8"));

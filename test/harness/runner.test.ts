@@ -56,7 +56,7 @@ describe("runner", () => {
       .build();
     const { result } = await runScenario(s);
     expect(result.verdict).toBe("fail");
-    expect(result.failures.join("\n")).toMatch(/step 2 \(assert\): .*alice is at epoch 1, expected 7/);
+    expect(result.failures.join("\n")).toMatch(/step 2 \(assert\): .*alice is at epoch 2, expected 7/);
     expect(result.replayCommand).toBe("marmot-harness run wrong-epoch --seed 9");
   }, 30_000);
 });

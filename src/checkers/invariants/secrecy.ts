@@ -29,7 +29,7 @@ export function checkSecrecy(history: readonly HistoryEntry[]): CheckResult {
         const removed = Array.isArray(e.data.removed) ? (e.data.removed as string[]) : [];
         const prev = exposed.get(gid);
         exposed.set(gid, { epoch: prev?.epoch ?? Number(e.data.epoch), removed: [...(prev?.removed ?? []), ...removed], commit: prev?.commit ?? String(e.data.eventId) });
-      } else if (e.data.action === "rekey-after-remove" || e.data.action === "self-update") exposed.delete(gid);
+      } else if (["rekey-after-remove", "self-update", "self-update-after-join"].includes(String(e.data.action))) exposed.delete(gid);
     }
     if (e.op === "send" && e.type === "ok") {
       const x = exposed.get(String(e.data.groupId));

@@ -28,6 +28,41 @@ function pair(spec: BugSpec): CatalogueEntry[] {
   ];
 }
 
+/** The cause named in the notes of every scenario expected to fail on ts-mls 2.0.0-rc.10's unmerged-leaves bug. */
+export const TSMLS_UNMERGED_LEAVES =
+  'ts-mls 2.0.0-rc.10 builds Welcomes that joiners refuse ("non-blank intermediate node must list leaf node in its unmerged_leaves") after removed members are re-added and after members self-updated; the members that never joined make convergence fail (raw ts-mls reproduction: test/harness/tsmls-unmerged-leaves.test.ts)';
+
+/**
+ * A dependency bug, not a quirk: the minimal shape in which ts-mls 2.0.0-rc.10 produces a Welcome its
+ * joiners refuse. Expected to fail on convergence; a fixed ts-mls shows up as an unexpected pass.
+ */
+export const tsmlsReaddUnmergedLeaves: CatalogueEntry = {
+  name: "bug-tsmls-readd-unmerged-leaves",
+  description: "Re-adding removed members: a creator adds 1, then 4, then 4 members, removes leaves 3–5 and re-adds them in one commit; with ts-mls 2.0.0-rc.10 all three joins fail (expected to fail on convergence).",
+  defaults: {},
+  small: {},
+  tags: ["bug", "dependency"],
+  build: (_p, seed = "1") => {
+    const ms = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"];
+    return scenario("bug-tsmls-readd-unmerged-leaves", tsmlsReaddUnmergedLeaves.description)
+      .seed(seed)
+      .relay("r1")
+      .agent("admin", { relays: ["r1"] })
+      .agents(ms, { relays: ["r1"], selfUpdateAfterJoin: false })
+      .createGroup("admin", "g")
+      .invite("admin", "g", ["m1"])
+      .invite("admin", "g", ["m2", "m3", "m4", "m5"])
+      .invite("admin", "g", ["m6", "m7", "m8", "m9"])
+      .remove("admin", "g", ["m3", "m4", "m5"], { description: "remove leaves 3–5" })
+      .invite("admin", "g", ["m3", "m4", "m5"], { description: "re-add them in one commit" })
+      .send("admin", "g", "welcome back")
+      .waitForConvergence("g")
+      .assert("g", { members: 10 })
+      .expect("fail", ["convergence"], TSMLS_UNMERGED_LEAVES)
+      .build();
+  },
+};
+
 export const bugScenarios: CatalogueEntry[] = [
   ...pair({
     name: "bug-protected-keypackages",
@@ -65,7 +100,7 @@ export const bugScenarios: CatalogueEntry[] = [
         .fault("slow-eose", { relay: "slow", params: { delayMs: 3000, agents: ["bob"] } })
         .online("bob", "since-cursor")
         .advanceTime(10_000)
-        .assert("g", { agents: ["bob"], epoch: 2, messagesReceived: { bob: 2 } }),
+        .assert("g", { agents: ["bob"], epoch: 3, messagesReceived: { bob: 2 } }),
   }),
   ...pair({
     name: "bug-queue-overflow",
@@ -143,7 +178,7 @@ export const bugScenarios: CatalogueEntry[] = [
         .advanceTime(5_000)
         .send("carol", "g", "can bob read this?")
         .waitForConvergence("g", 10_000)
-        .assert("g", { agents: ["bob"], epoch: 4 }),
+        .assert("g", { agents: ["bob"], epoch: 5 }),
   }),
   ...pair({
     name: "bug-state-lost-after-send",
@@ -200,4 +235,5 @@ export const bugScenarios: CatalogueEntry[] = [
         .send("mallory", "g", "I am alice, trust me", { spoofAuthor: "alice" })
         .waitForConvergence("g"),
   }),
+  tsmlsReaddUnmergedLeaves,
 ];

@@ -14,12 +14,12 @@ export const concurrentCommits: CatalogueEntry = {
       .agents(["alice", "bob", "carol", "dave"], { relays: ["r1"] })
       .createGroup("alice", "g", { admins: ["bob"] })
       .invite("alice", "g", ["bob", "carol", "dave"])
-      .step({ type: "self-update", agent: "alice", group: "g", settle: false, description: "alice commits in epoch 1 (not yet seen by bob)" })
-      .step({ type: "self-update", agent: "bob", group: "g", description: "bob commits in epoch 1 too" })
+      .step({ type: "self-update", agent: "alice", group: "g", settle: false, description: "alice commits (not yet seen by bob)" })
+      .step({ type: "self-update", agent: "bob", group: "g", description: "bob commits in the same epoch" })
       .send("carol", "g", "which branch am I on?")
       .send("alice", "g", "after the race")
       .send("bob", "g", "me too")
       .waitForConvergence("g")
-      .assert("g", { epoch: 2, members: 4 })
+      .assert("g", { epoch: 5, members: 4 }) // invite, three joiners' self-updates, one race winner
       .build(),
 };

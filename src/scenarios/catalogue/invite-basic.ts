@@ -21,6 +21,6 @@ export const inviteBasic: CatalogueEntry = {
       .selfUpdate("bob", "g")
       .send("alice", "g", "welcome carol")
       .waitForConvergence("g")
-      .assert("g", { epoch: 3, members: ["alice", "bob", "carol"], messagesReceived: { alice: 2, bob: 3, carol: 1 } })
+      .assert("g", { epoch: 5, members: ["alice", "bob", "carol"], messagesReceived: { alice: 2, bob: 3, carol: 1 } })
       .build(),
 };

@@ -19,6 +19,7 @@ export const inviteMany: CatalogueEntry = {
       .createGroup("admin", "g")
       .invite("admin", "g", ms);
     for (const m of [ms[0], ms[Math.floor(n / 2)], ms[n - 1]]) if (m) b.send(m, "g", `hello from ${m}`);
-    return b.waitForConvergence("g").assert("g", { epoch: 1, members: n + 1 }).build();
+    // the invite, then each joiner's self-update (MIP02-WL-14)
+    return b.waitForConvergence("g").assert("g", { epoch: 1 + n, members: n + 1 }).build();
   },
 };

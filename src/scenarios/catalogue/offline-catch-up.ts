@@ -7,6 +7,9 @@ import { param, type CatalogueEntry } from "./types.ts";
  * keeps only `retention` events: she cannot catch up, the run reports what she lost, and she
  * stays offline (excused from delivery).
  */
+/** Epoch once bob and carol have joined: the invite, then each joiner's self-update (MIP02-WL-14). */
+const JOINED = 3;
+
 export const offlineCatchUp: CatalogueEntry = {
   name: "offline-catch-up",
   description: "A member misses 5, then 20 epochs with messages, then returns; beyond the retention window the run reports what was lost.",
@@ -35,10 +38,10 @@ export const offlineCatchUp: CatalogueEntry = {
     };
     b.offline("bob");
     epochs(short, "short absence");
-    b.online("bob", "since-cursor").assert("g", { agents: ["bob"], epoch: 1 + short, members: 3 });
+    b.online("bob", "since-cursor").assert("g", { agents: ["bob"], epoch: JOINED + short, members: 3 });
     b.offline("bob");
     epochs(long, "long absence");
-    b.online("bob", "full-history").assert("g", { agents: ["alice", "bob"], epoch: 1 + short + long, members: 3 });
+    b.online("bob", "full-history").assert("g", { agents: ["alice", "bob"], epoch: JOINED + short + long, members: 3 });
     b.send("bob", "g", "back and caught up").waitForConvergence("g");
     // beyond the retention window
     b.offline("carol")
