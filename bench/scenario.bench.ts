@@ -132,6 +132,13 @@ async function rawReplica(s: Scenario): Promise<{ commits: number; messages: num
       states.set(st.agent, r.newState);
       await fanOut(st.agent, r.commit as MlsFramedMessage);
       commits++;
+      if (st.members.length === 1) {
+        // as the harness does: a single Remove goes out without an UpdatePath, so the committer re-keys
+        const u = await createCommit({ context: ctx, state: states.get(st.agent) as ClientState });
+        states.set(st.agent, u.newState);
+        await fanOut(st.agent, u.commit as MlsFramedMessage);
+        commits++;
+      }
     } else if (st.type === "self-update") {
       const r = await createCommit({ context: ctx, state: states.get(st.agent) as ClientState });
       states.set(st.agent, r.newState);
