@@ -19,6 +19,10 @@ export function parseScenario(text: string, source = "scenario", format?: "json"
   } catch (e) {
     throw new ScenarioFileError("SCENARIO_PARSE", `${source}: not valid ${fmt.toUpperCase()} (${(e as Error).message.split("\n")[0]})`, { source });
   }
+  // YAML reads `seed: 7` as a number; a seed is a string everywhere else, so accept integers here.
+  if (typeof value === "object" && value !== null && Number.isSafeInteger((value as { seed?: unknown }).seed)) {
+    value = { ...(value as Record<string, unknown>), seed: String((value as { seed: number }).seed) };
+  }
   return validateScenario(value, source);
 }
 

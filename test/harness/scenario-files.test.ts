@@ -38,6 +38,12 @@ describe("scenario files", () => {
     expect(s.agents[1]?.quirks).toEqual(["trustFirstEose"]);
   });
 
+  it("reads an unquoted integer seed as the same string seed", () => {
+    const s = parseScenario(GOOD_YAML.replace('seed: "7"', "seed: 7"), "numeric-seed.yaml");
+    expect(s.seed).toBe("7");
+    expect(() => parseScenario(GOOD_YAML.replace('seed: "7"', "seed: 7.5"), "fraction.yaml")).toThrow(/seed/);
+  });
+
   it("names the step index and field of a bad member reference", () => {
     const e = errorOf(() => parseScenario(GOOD_YAML.replace("members: [bob] }", "members: [bobb] }"), "bad.yaml"));
     expect(e.code).toBe("SCENARIO_INVALID");
