@@ -22,9 +22,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
-import { schnorr } from "@noble/curves/secp256k1.js";
-import { hexToBytes } from "@noble/hashes/utils.js";
-import { finalizeEvent, getPublicKey } from "nostr-tools/pure";
+import { getPublicKey } from "nostr-tools/pure";
 import { getConversationKey } from "nostr-tools/nip44";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Bench } from "tinybench";
@@ -51,6 +49,7 @@ import {
   type PrivateKeyPackage,
 } from "ts-mls";
 import { createEngine } from "../src/engine/engine.ts";
+import { nostrSigningBackend, signNostrEvent, verifyNostrSignature } from "../src/engine/nostr-signing.ts";
 import type { NostrEvent } from "../src/engine/api.ts";
 import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../src/engine/identity.ts";
 import { makeGroupDataExtension, makeRequiredCapabilities } from "../src/engine/mip01-group-data.ts";
@@ -104,7 +103,7 @@ interface Row {
   outOfBandTree: boolean;
 }
 
-const SIGN = "sign 445 (finalizeEvent)";
+const SIGN = "sign 445";
 const VERIFY = "verify signature (BIP-340)";
 const ECDH = "NIP-44 conversation key (ECDH)";
 let unit: Record<string, number> = {};
@@ -398,19 +397,20 @@ async function benchSize(n: number): Promise<Row[]> {
   return rows;
 }
 
-/** Unit costs of the secp256k1 work the engine must add to the MLS work (Nostr signatures, NIP-44 keys). */
+/**
+ * Unit costs of the secp256k1 work the engine must add to the MLS work (Nostr signatures, NIP-44
+ * keys), through the engine's own signer (WASM libsecp256k1 once createEngine has loaded it, pure
+ * JS with MARMOT_NO_WASM=1). NIP-44 conversation keys are always pure JS.
+ */
 function addNostrUnitTasks(b: Bench): void {
   const sk = secret();
   const other = getPublicKey(secret());
-  const ev = finalizeEvent({ kind: 445, created_at: 1, tags: [["h", "0".repeat(64)]], content: "x".repeat(400) }, sk);
-  const msg = hexToBytes(ev.id);
-  const sig = hexToBytes(ev.sig);
-  const pub = hexToBytes(ev.pubkey);
+  const ev = signNostrEvent({ kind: 445, created_at: 1, tags: [["h", "0".repeat(64)]], content: "x".repeat(400) }, sk);
   b.add(SIGN, () => {
-    finalizeEvent({ kind: 445, created_at: 1, tags: [], content: "x" }, sk);
+    signNostrEvent({ kind: 445, created_at: 1, tags: [], content: "x" }, sk);
   });
   b.add(VERIFY, () => {
-    schnorr.verify(sig, msg, pub);
+    verifyNostrSignature(ev);
   });
   b.add(ECDH, () => {
     getConversationKey(sk, other);
@@ -438,7 +438,7 @@ const md = [
   ),
   "",
   all.some((r) => r.outOfBandTree) ? "\\* ratchet tree delivered out of band (an inline tree does not fit a NIP-44 Welcome at this size).\n" : "",
-  "Unit costs of the secp256k1 work a Marmot client adds to MLS, measured in the same bench as each size:",
+  `Unit costs of the secp256k1 work a Marmot client adds to MLS, measured in the same bench as each size (signer: ${nostrSigningBackend()}):`,
   "",
   `| members | ${[SIGN, VERIFY, ECDH].join(" | ")} |`,
   "|---:|---:|---:|---:|",
@@ -450,6 +450,6 @@ console.log(`\n${md}`);
 await mkdir("reports", { recursive: true });
 await writeFile(
   "reports/bench-engine.json",
-  JSON.stringify({ node: process.version, sizes: SIZES, date: new Date().toISOString(), loadavg: loadavg(), nostrUnitCostsMs: unitBySize, rows: all }, null, 2) + "\n",
+  JSON.stringify({ node: process.version, sizes: SIZES, date: new Date().toISOString(), loadavg: loadavg(), signer: nostrSigningBackend(), nostrUnitCostsMs: unitBySize, rows: all }, null, 2) + "\n",
 );
 await writeFile("reports/bench-engine.md", `# Engine vs raw ts-mls\n\n${md}\n`);

@@ -64,6 +64,13 @@ export interface SendRequest {
   spoofAuthor?: string;
 }
 
+/**
+ * Capability an agent declares when it cannot give an exporter-derived epoch commitment (foreign
+ * peers that expose only epoch and members). Checkers that compare commitments should then compare
+ * epoch and members for that agent and say so, rather than report the stronger check as passed.
+ */
+export const NO_EPOCH_COMMITMENT = "no-epoch-commitment";
+
 export interface Agent {
   readonly name: string;
   readonly pubkey: string;

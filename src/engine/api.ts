@@ -120,6 +120,8 @@ export type ProcessOutcome =
       /** This engine was removed by the commit. */
       selfRemoved: boolean;
       eventId: Hex;
+      /** Events to publish after this commit: a leaving member's SelfRemove proposed again in the new epoch. */
+      followUps?: NostrEvent[];
     }
   | { kind: "proposal"; groupId: Hex; epoch: bigint; sender: Hex; proposal: "self_remove" | "remove" | "update" | "add" | "group_context_extensions" | "other"; eventId: Hex }
   | { kind: "welcome"; groupId: Hex; epoch: bigint; inviter: Hex; eventId: Hex; /** e.g. the rotated KeyPackage to publish */ followUps: NostrEvent[] }
@@ -143,8 +145,14 @@ export interface GroupSummary {
 export interface GroupInspection extends GroupSummary {
   /** SHA256("marmot-convergence-conformance-v1" || 0x00 || MLS-Exporter("marmot","convergence-conformance-v1",32)), hex. */
   epochCommitment: Hex;
-  /** Group-event keys of the current and retained past epochs. */
-  epochKeys: { epoch: bigint; groupEventKey: Uint8Array; mediaExporter: Uint8Array }[];
+  /**
+   * Keys of the current and retained past epochs. `groupEventKey` is always
+   * MLS-Exporter("marmot","group-event",32) (the R1 445 key). `mediaExporter` is the MIP-04 key of
+   * the engine's profile: R1 ("marmot","encrypted-media",32), R0 ("nostr","nostr",32).
+   * `legacyGroupEventKey` (R0 engines only) is MLS-Exporter("nostr","nostr",32), the secret R0
+   * 445s are opened with (as a NIP-44 self-conversation key): what a compliance keyring's `key` holds for R0.
+   */
+  epochKeys: { epoch: bigint; groupEventKey: Uint8Array; mediaExporter: Uint8Array; legacyGroupEventKey?: Uint8Array }[];
   /** MLS-Exporter at the current epoch. */
   exporter(label: string, context: Uint8Array, length: number): Promise<Uint8Array>;
   requiredCapabilities: { extensions: number[]; proposals: number[]; credentials: number[] };

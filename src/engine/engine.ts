@@ -11,6 +11,7 @@
  * (to open late application messages). Events that no retained key opens are held and retried
  * after each state change.
  */
+import { initNostrSigning } from "./nostr-signing.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
@@ -134,6 +135,9 @@ interface EpochKeys {
   groupEventKey: Uint8Array;
   /** R0: NIP-44 conversation key of MLS-Exporter("nostr","nostr",32) with itself. */
   legacyConversationKey: Uint8Array;
+  /** R0: MLS-Exporter("nostr","nostr",32), the key the R0 profile speaks of (empty in R1 engines). */
+  legacyExporter: Uint8Array;
+  /** MIP-04 media exporter: R1 MLS-Exporter("marmot","encrypted-media",32); R0 MLS-Exporter("nostr","nostr",32). */
   mediaExporter: Uint8Array;
 }
 
@@ -424,7 +428,7 @@ class Engine implements MarmotEngine {
       v: 1,
       active: rec.active,
       leaving: rec.leaving,
-      keys: [...rec.keys.values()].map((k) => ({ epoch: k.epoch.toString(), g: b64(k.groupEventKey), l: b64(k.legacyConversationKey), m: b64(k.mediaExporter) })),
+      keys: [...rec.keys.values()].map((k) => ({ epoch: k.epoch.toString(), g: b64(k.groupEventKey), l: b64(k.legacyConversationKey), x: b64(k.legacyExporter), m: b64(k.mediaExporter) })),
       applied: [...rec.applied.entries()].map(([e, a]) => ({ epoch: e.toString(), id: a.eventId, at: a.createdAt })),
       held: rec.held,
     };
@@ -521,7 +525,7 @@ class Engine implements MarmotEngine {
       const meta = JSON.parse(dec.decode(metaRaw)) as {
         active: boolean;
         leaving: boolean;
-        keys: { epoch: string; g: string; l: string; m: string }[];
+        keys: { epoch: string; g: string; l: string; x?: string; m: string }[];
         applied: { epoch: string; id: Hex; at: number }[];
         held: NostrEvent[];
       };
@@ -537,7 +541,7 @@ class Engine implements MarmotEngine {
         data: readGroupDataExtension(state.groupContext.extensions),
         active: meta.active,
         leaving: meta.leaving,
-        keys: new Map(meta.keys.map((k) => [BigInt(k.epoch), { epoch: BigInt(k.epoch), groupEventKey: unb64(k.g), legacyConversationKey: unb64(k.l), mediaExporter: unb64(k.m) }])),
+        keys: new Map(meta.keys.map((k) => [BigInt(k.epoch), { epoch: BigInt(k.epoch), groupEventKey: unb64(k.g), legacyConversationKey: unb64(k.l), legacyExporter: unb64(k.x ?? ""), mediaExporter: unb64(k.m) }])),
         snapshots,
         applied: new Map(meta.applied.map((a) => [BigInt(a.epoch), { eventId: a.id, createdAt: a.at }])),
         held: meta.held,
@@ -605,10 +609,14 @@ class Engine implements MarmotEngine {
 
   private async epochKeys(state: ClientState): Promise<EpochKeys> {
     const secret = state.keySchedule.exporterSecret;
-    const [g, m] = await Promise.all([deriveGroupEventKey(secret, this.cs), deriveMediaExporter(secret, this.cs)]);
-    // The R0 key needs an ECDH (milliseconds in JavaScript): derived only for R0 engines.
-    const legacy = this.profile === "R0" ? legacyConversationKey(await deriveLegacyGroupEventSecret(secret, this.cs)) : new Uint8Array(0);
-    return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: legacy, mediaExporter: m };
+    const g = await deriveGroupEventKey(secret, this.cs);
+    if (this.profile !== "R0") {
+      return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: new Uint8Array(0), legacyExporter: new Uint8Array(0), mediaExporter: await deriveMediaExporter(secret, this.cs) };
+    }
+    // R0: one exporter, MLS-Exporter("nostr","nostr",32), keys both the 445 content (as a NIP-44
+    // self-conversation key, an ECDH: derived only for R0 engines) and MIP-04 media.
+    const lx = await deriveLegacyGroupEventSecret(secret, this.cs);
+    return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: legacyConversationKey(lx), legacyExporter: lx, mediaExporter: lx.slice() };
   }
 
   private groupRec(gid: Hex): GroupRec {
@@ -933,7 +941,7 @@ class Engine implements MarmotEngine {
       if (this.profile === "R0" && next.disappearingMessageSecs !== null) throw new EngineError("GROUP_DATA_PROFILE", "disappearing messages need group data v3 (R1)");
       next.version = groupDataVersionFor(next, this.profile);
       const result = await createCommit({ context: this.ctx, state: this.stateWithProposals(rec.state, () => false), extraProposals: [this.gceProposal(rec, next)] });
-      return this.makePending(rec, result, now);
+      return this.makePending(rec, result, now, [], undefined, { pathFollowUp: true });
     });
   }
 
@@ -962,21 +970,9 @@ class Engine implements MarmotEngine {
       if (rec.data.adminPubkeys.includes(this.pubkey)) {
         throw new EngineError("ADMIN_MUST_SELF_DEMOTE", "an admin must remove itself from admin_pubkeys (updateGroupData) before leaving");
       }
-      const res = await createProposal({
-        context: this.ctx,
-        state: rec.state,
-        wireAsPublicMessage: true,
-        proposal: { proposalType: PROPOSAL_SELF_REMOVE, proposalData: new Uint8Array(0) },
-      });
-      const keys = rec.keys.get(rec.state.groupContext.epoch) ?? (await this.epochKeys(rec.state));
       // Our own SelfRemove stays in the pending proposals (the commit that realises it references it),
       // but this engine never commits it: every commit it makes filters its own SelfRemove out.
-      rec.state = res.newState;
-      rec.leaving = true;
-      const event = this.wrapGroupMessage(rec, res.message, keys, now);
-      this.markSeen(event);
-      await this.persistGroup(rec);
-      return event;
+      return this.proposeSelfRemove(rec, now);
     });
   }
 
@@ -1111,7 +1107,7 @@ class Engine implements MarmotEngine {
   }
 
   /** One 445 for a known group. Marks it seen unless it is deferred. */
-  private async process445(rec: GroupRec, event: NostrEvent, _now: number): Promise<Outcome> {
+  private async process445(rec: GroupRec, event: NostrEvent, now: number): Promise<Outcome> {
     const eventId = event.id;
     const final = (o: Outcome): Outcome => {
       if (o.kind !== "deferred") this.markSeen(event);
@@ -1167,7 +1163,7 @@ class Engine implements MarmotEngine {
           if (mine && commitWins({ createdAt: mine.event.created_at, eventId: mine.event.id }, { createdAt: event.created_at, eventId })) {
             return this.hold(rec, event, "our own pending commit for this epoch wins the race");
           }
-          return final(await this.applyCommit(rec, framed, event, rec.state, false));
+          return final(await this.applyCommit(rec, framed, event, rec.state, false, now));
         }
         const applied = rec.applied.get(epoch);
         const snapshot = rec.snapshots.get(epoch);
@@ -1175,7 +1171,7 @@ class Engine implements MarmotEngine {
         if (applied.eventId === eventId || !commitWins({ createdAt: event.created_at, eventId }, applied)) {
           return final({ kind: "ignored", reason: `commit for epoch ${epoch} lost the race to ${applied.eventId.slice(0, 12)}…`, eventId });
         }
-        return final(await this.applyCommit(rec, framed, event, snapshot, true));
+        return final(await this.applyCommit(rec, framed, event, snapshot, true, now));
       }
       return final(rejection(new EngineError("MLS_UNKNOWN_CONTENT", `unknown content type ${contentType}`), eventId, rec.groupId));
     } catch (e) {
@@ -1257,7 +1253,7 @@ class Engine implements MarmotEngine {
     return `non-admin ${committer.slice(0, 12)}… committed something other than a pure self-update or a SelfRemove-only commit`;
   }
 
-  private async applyCommit(rec: GroupRec, msg: MlsFramedMessage, event: NostrEvent, base: ClientState, rollback: boolean): Promise<Outcome> {
+  private async applyCommit(rec: GroupRec, msg: MlsFramedMessage, event: NostrEvent, base: ClientState, rollback: boolean, now: number): Promise<Outcome> {
     const baseData = base === rec.state ? rec.data : readGroupDataExtension(base.groupContext.extensions);
     let info: { committerLeaf: number | undefined; proposals: ProposalWithSender[] } | undefined;
     let violation: string | undefined;
@@ -1316,7 +1312,30 @@ class Engine implements MarmotEngine {
     // Our unconfirmed commits for this epoch lost; after a rollback, every unconfirmed commit of ours
     // was built on the discarded branch.
     for (const [id, p] of this.pending) if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) await this.dropPending(id);
-    return this.commitOutcome(rec, base, info, event, rollback, !rec.active, groupDataChanged);
+    const outcome = this.commitOutcome(rec, base, info, event, rollback, !rec.active, groupDataChanged);
+    // A leaving member whose SelfRemove was not realised by this commit proposes it again in the new
+    // epoch (a proposal is only valid in its own epoch); the event is for the caller to publish.
+    if (rec.active && rec.leaving && outcome.kind === "commit") {
+      outcome.followUps = [await this.proposeSelfRemove(rec, Math.max(now, event.created_at))];
+    }
+    return outcome;
+  }
+
+  /** Our SelfRemove for the current epoch, as a 445 (kept in our own pending proposals, never committed by us). */
+  private async proposeSelfRemove(rec: GroupRec, now: number): Promise<NostrEvent> {
+    const res = await createProposal({
+      context: this.ctx,
+      state: rec.state,
+      wireAsPublicMessage: true,
+      proposal: { proposalType: PROPOSAL_SELF_REMOVE, proposalData: new Uint8Array(0) },
+    });
+    const keys = rec.keys.get(rec.state.groupContext.epoch) ?? (await this.epochKeys(rec.state));
+    rec.state = res.newState;
+    rec.leaving = true;
+    const event = this.wrapGroupMessage(rec, res.message, keys, now);
+    this.markSeen(event);
+    await this.persistGroup(rec);
+    return event;
   }
 
   private commitOutcome(
@@ -1473,7 +1492,11 @@ class Engine implements MarmotEngine {
       epochCommitment,
       epochKeys: [...rec.keys.values()]
         .sort((a, b) => (a.epoch < b.epoch ? -1 : 1))
-        .map((k) => ({ epoch: k.epoch, groupEventKey: k.groupEventKey.slice(), mediaExporter: k.mediaExporter.slice() })),
+        .map((k) => {
+          const out: GroupInspection["epochKeys"][number] = { epoch: k.epoch, groupEventKey: k.groupEventKey.slice(), mediaExporter: k.mediaExporter.slice() };
+          if (k.legacyExporter.length === 32) out.legacyGroupEventKey = k.legacyExporter.slice();
+          return out;
+        }),
       exporter: (label: string, context: Uint8Array, length: number) => mlsExporter(exporterSecret, label, context, length, cs),
       requiredCapabilities: { extensions: [...(req?.extensionTypes ?? [])], proposals: [...(req?.proposalTypes ?? [])], credentials: [...(req?.credentialTypes ?? [])] },
     };
@@ -1532,6 +1555,7 @@ function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
 /** Creates an engine and loads any state already in `opts.storage`. */
 export async function createEngine(opts: EngineOptions): Promise<MarmotEngine & { provideRatchetTree(tree: Uint8Array, now: number): Promise<ProcessOutcome[]> }> {
   const cs = await getMarmotCiphersuite();
+  await initNostrSigning();
   const engine = new Engine(opts, cs);
   await engine.load();
   return engine;

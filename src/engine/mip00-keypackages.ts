@@ -8,9 +8,9 @@
  * 0x0001, a BasicCredential equal to the event author, the KeyPackage signature and `i` == the
  * KeyPackageRef. Every failure is a `KeyPackageError` whose code names the rule.
  */
-import { schnorr } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { finalizeEvent, getEventHash, getPublicKey } from "nostr-tools/pure";
+import { getEventHash, getPublicKey } from "nostr-tools/pure";
+import { signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
 import { encode, keyPackageDecoder, keyPackageEncoder, makeKeyPackageRef, type KeyPackage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
@@ -127,12 +127,7 @@ export function signEvent(
   secretKey: Uint8Array,
   randomBytes?: (n: number) => Uint8Array,
 ): NostrEvent {
-  if (randomBytes === undefined) return finalizeEvent(template, secretKey);
-  const pubkey = getPublicKey(secretKey);
-  const unsigned = { ...template, pubkey };
-  const id = getEventHash(unsigned);
-  const sig = bytesToHex(schnorr.sign(hexToBytes(id), secretKey, randomBytes(32)));
-  return { ...unsigned, id, sig };
+  return signNostrEvent(template, secretKey, randomBytes === undefined ? undefined : randomBytes(32)) as NostrEvent;
 }
 
 /**
@@ -149,7 +144,7 @@ export function checkEventIdAndSignature(event: NostrEvent, makeError: (code: st
   if (event.id !== id) makeError("KP_BAD_ID", `event id ${event.id} is not the NIP-01 hash ${id}`, { id: event.id, expected: id });
   let ok = false;
   try {
-    ok = /^[0-9a-f]{128}$/.test(event.sig) && schnorr.verify(hexToBytes(event.sig), hexToBytes(id), hexToBytes(event.pubkey));
+    ok = verifyNostrSignature({ ...event, id });
   } catch {
     ok = false;
   }

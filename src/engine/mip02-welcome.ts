@@ -6,7 +6,8 @@
  * randomness for the wrap key, the NIP-44 nonces and the NIP-59 timestamp jitter (nostr-tools'
  * nip59 helpers draw their own), so a seeded run produces the same gift wraps.
  */
-import { getEventHash, finalizeEvent, getPublicKey } from "nostr-tools/pure";
+import { getEventHash, getPublicKey } from "nostr-tools/pure";
+import { signNostrEvent } from "./nostr-signing.ts";
 import { encrypt as nip44Encrypt, decrypt as nip44Decrypt, getConversationKey } from "nostr-tools/nip44";
 import { decode, encode, mlsMessageDecoder, mlsMessageEncoder, wireformats, type MlsWelcomeMessage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
@@ -74,7 +75,8 @@ function jitter(now: number, randomBytes: RandomBytes): number {
 export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPubkey: Hex, now: number, randomBytes: RandomBytes): NostrEvent {
   const ck = getConversationKey(senderSecretKey, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(rumor), ck, randomBytes(32));
-  return finalizeEvent({ kind: SEAL_KIND, created_at: jitter(now, randomBytes), tags: [], content }, senderSecretKey);
+  const createdAt = jitter(now, randomBytes);
+  return signNostrEvent({ kind: SEAL_KIND, created_at: createdAt, tags: [], content }, senderSecretKey) as NostrEvent;
 }
 
 /** Kind-1059 gift wrap of a seal, signed by a fresh key, `p` = recipient. */
@@ -82,7 +84,8 @@ export function wrapSeal(seal: NostrEvent, recipientPubkey: Hex, now: number, ra
   const eph = randomSecretKey(randomBytes);
   const ck = getConversationKey(eph, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(seal), ck, randomBytes(32));
-  return finalizeEvent({ kind: GIFT_WRAP_KIND, created_at: jitter(now, randomBytes), tags: [["p", recipientPubkey]], content }, eph);
+  const createdAt = jitter(now, randomBytes);
+  return signNostrEvent({ kind: GIFT_WRAP_KIND, created_at: createdAt, tags: [["p", recipientPubkey]], content }, eph) as NostrEvent;
 }
 
 /** Byte sizes that NIP-44 must carry for one Welcome: the rumor JSON (seal plaintext) and the seal JSON (wrap plaintext). */

@@ -11,10 +11,10 @@ import { chacha20poly1305, chacha20 } from "@noble/ciphers/chacha.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { expand as hkdfExpand } from "@noble/hashes/hkdf.js";
-import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js";
-import { schnorr } from "@noble/curves/secp256k1.js";
-import { finalizeEvent, getEventHash, getPublicKey } from "nostr-tools/pure";
+import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
+import { getEventHash } from "nostr-tools/pure";
 import { getConversationKey } from "nostr-tools/nip44";
+import { publicKeyHex, signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
 import { mlsExporter, type CiphersuiteImpl } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
@@ -114,8 +114,21 @@ function nip44PaddedLen(len: number): number {
   return chunk * (Math.floor((len - 1) / chunk) + 1);
 }
 
+const legacyKeyCache = new Map<string, Uint8Array>();
+
+/**
+ * R0: the exporter secret used as a NIP-44 key, i.e. conv(secret, pub(secret)). A pure function of
+ * the secret, cached (bounded) because every R0 445 of an epoch needs the same value.
+ */
 export function legacyConversationKey(secret: Uint8Array): Uint8Array {
-  return getConversationKey(secret, getPublicKey(secret));
+  const k = bytesToHex(secret);
+  let ck = legacyKeyCache.get(k);
+  if (ck === undefined) {
+    ck = getConversationKey(secret, publicKeyHex(secret));
+    if (legacyKeyCache.size >= 256) legacyKeyCache.delete(legacyKeyCache.keys().next().value as string);
+    legacyKeyCache.set(k, ck);
+  }
+  return ck.slice();
 }
 
 export function encryptContentR0(conversationKey: Uint8Array, plaintext: Uint8Array, nonce32: Uint8Array): string {
@@ -163,7 +176,7 @@ export function tryDecryptContentR0(conversationKey: Uint8Array, content: string
 export function verifySignature(event: NostrEvent): boolean {
   try {
     if (typeof event.sig !== "string" || !/^[0-9a-f]{128}$/.test(event.sig) || !/^[0-9a-f]{64}$/.test(event.pubkey)) return false;
-    return schnorr.verify(hexToBytes(event.sig), hexToBytes(event.id), hexToBytes(event.pubkey));
+    return verifyNostrSignature(event);
   } catch {
     return false;
   }
@@ -186,7 +199,7 @@ export function buildGroupEvent(p: BuildGroupEventParams): NostrEvent {
   const tags: string[][] = [["h", bytesToHex(p.nostrGroupId)]];
   if (p.profile === "R1") tags.push(["encoding", "base64"]);
   if (p.expiration !== undefined) tags.push(["expiration", String(p.expiration)]);
-  return finalizeEvent({ kind: GROUP_EVENT_KIND, created_at: p.now, tags, content: p.content }, p.ephemeralSecretKey);
+  return signNostrEvent({ kind: GROUP_EVENT_KIND, created_at: p.now, tags, content: p.content }, p.ephemeralSecretKey) as NostrEvent;
 }
 
 export interface GroupEventEnvelope {

@@ -18,10 +18,10 @@ import type { ScenarioResult } from "../report/types.ts";
 import type { FaultKind, Scenario, Step } from "./types.ts";
 
 /**
- * Commits a single removal brings with it: ts-mls 2.0.0-rc.10 commits one Remove (or one SelfRemove)
+ * Commits a pathless commit brings with it: ts-mls 2.0.0-rc.10 commits one Remove (or one SelfRemove, or a group-data change)
  * without an UpdatePath, so the engine asks for a re-keying self-update, which the agent publishes.
  */
-const REKEY_AFTER_SINGLE_REMOVE = 1;
+const REKEY_AFTER_PATHLESS_COMMIT = 1;
 
 export type RandomOp =
   | { op: "invite"; who: number }
@@ -125,7 +125,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
         if (!member || op.who === 0) continue;
         steps.push({ type: "remove", agent: names[0] as string, group: g, members: [n] });
         m.members.delete(op.who);
-        m.epoch += 1 + REKEY_AFTER_SINGLE_REMOVE;
+        m.epoch += 1 + REKEY_AFTER_PATHLESS_COMMIT;
         break;
       case "self-update":
         if (!member || !online) continue;
@@ -135,7 +135,8 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
       case "rename":
         // Group data changes are admin commits: agent 0 renames, whoever drew the operation.
         steps.push({ type: "update-group-data", agent: names[0] as string, group: g, name: `random ${++renames}` });
-        m.epoch++;
+        // A group-data-only commit carries no UpdatePath in ts-mls rc.10, so the engine re-keys after it.
+        m.epoch += 1 + REKEY_AFTER_PATHLESS_COMMIT;
         break;
       case "send":
         if (!member || !online) continue;
@@ -145,7 +146,7 @@ export function materialize(c: RandomCase, seed: string, limits: RandomLimits = 
         if (!member || !online || op.who === 0) continue;
         steps.push({ type: "leave", agent: n, group: g, committer: names[0] as string });
         m.members.delete(op.who);
-        m.epoch += 1 + REKEY_AFTER_SINGLE_REMOVE;
+        m.epoch += 1 + REKEY_AFTER_PATHLESS_COMMIT;
         break;
       case "offline":
         if (!online || op.who === 0) continue;

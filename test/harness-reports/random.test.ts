@@ -46,10 +46,10 @@ describe("random scenario model", () => {
     );
     expect(applied.map((o) => o.op)).toEqual(["invite", "offline", "self-update", "leave", "fault", "rename", "restart"]);
     expect([...model.members]).toEqual([0]);
-    expect(model.epoch).toBe(5); // invite, self-update, leave + its re-keying follow-up, rename
+    expect(model.epoch).toBe(6); // invite, self-update, leave + its re-keying follow-up, rename + its re-keying follow-up
     expect(scenario.steps).toContainEqual({ type: "update-group-data", agent: "alice", group: "g", name: "random 1" });
     const last = scenario.steps.at(-1)!;
-    expect(last).toMatchObject({ type: "assert", epoch: 5, members: ["alice"], notMembers: ["bob", "carol"] });
+    expect(last).toMatchObject({ type: "assert", epoch: 6, members: ["alice"], notMembers: ["bob", "carol"] });
     expect(scenario.steps.map((s) => s.type)).toContain("online"); // carol comes back before judging
     expect(scenario.steps.some((s) => s.type === "fault" && s.fault === "heal" && s.relay === "r2")).toBe(true);
   });

@@ -222,8 +222,11 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     const bobSecret = await (await bob.inspect(g.groupId)).exporter(label, utf8.encode(context), length);
     const out = decryptMedia({ exporterSecret: bobSecret, blob: await new BlossomClient(server.url).download(d.sha256), imeta: app.rumor.tags.find((t) => t[0] === "imeta")! });
     expect(bytesToHex(out.data)).toBe(bytesToHex(data));
-    // The R1 media exporter of the same epoch does not open R0 media.
-    const r1 = (await bob.inspect(g.groupId)).epochKeys.find((k) => k.epoch === app.epoch)!.mediaExporter;
+    // An R0 engine's epochKeys[].mediaExporter is this same R0 exporter (engine follow-up fix; it used to
+    // hold the R1 label's value). The R1 media exporter of the same epoch does not open R0 media.
+    const bobIns = await bob.inspect(g.groupId);
+    expect(bytesToHex(bobIns.epochKeys.find((k) => k.epoch === app.epoch)!.mediaExporter)).toBe(bytesToHex(bobSecret));
+    const r1 = await bobIns.exporter("marmot", utf8.encode("encrypted-media"), 32);
     expect(bytesToHex(r1)).not.toBe(bytesToHex(bobSecret));
     expect(() => decryptMedia({ exporterSecret: r1, blob: enc.ciphertext, imeta: enc.imeta(d.url) })).toThrow(/MEDIA_DECRYPT_FAILED/);
   });

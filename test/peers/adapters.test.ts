@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PEER_MAIN } from "../../src/peers/adapters/engine-peer.ts";
 import { MDK_NODE_ENV, mdkNodeAdapter } from "../../src/peers/adapters/mdk-node.ts";
-import { marmotTsAdapter } from "../../src/peers/adapters/marmot-ts.ts";
+import { marmotTsAdapter, slotId } from "../../src/peers/adapters/marmot-ts.ts";
+import { openRelay } from "../../src/relays/open.ts";
+import type { Event as NostrEvent } from "nostr-tools";
 import { wnAdapter, wnHex } from "../../src/peers/adapters/wn.ts";
 import type { PeerTransport } from "../../src/peers/peer-agent.ts";
 import { PeerCommandError } from "../../src/peers/process.ts";
@@ -120,5 +122,32 @@ describe("marmot-ts adapter", () => {
   const mtsSkip = marmotTsAdapter.skipReason();
   it.skipIf(mtsSkip !== undefined)(`drives two marmot-ts peers in process${mtsSkip ? ` (skipped: ${mtsSkip})` : ""}`, async () => {
     await twoPeerSmoke((name) => marmotTsAdapter.open({ name, relays: [relay.url], home: join(work, `mts-${name}`) }));
+  });
+
+  it("derives a 64-hex KeyPackage slot from the participant label", () => {
+    expect(slotId("bob")).toMatch(/^[0-9a-f]{64}$/);
+    expect(slotId("bob")).toBe(slotId("bob"));
+    expect(slotId("bob")).not.toBe(slotId("carol"));
+  });
+
+  it.skipIf(mtsSkip !== undefined)(`marmot-ts KeyPackages: 64-hex d from the driver, no mls_proposals tag (digest §11)${mtsSkip ? ` (skipped: ${mtsSkip})` : ""}`, async () => {
+    const t = await marmotTsAdapter.open({ name: "kp", relays: [relay.url], home: join(work, "mts-kp") });
+    try {
+      const init = await t.request({ type: "initialize", participant: "kp", relay_urls: [relay.url] });
+      if (init.type !== "initialized") throw new Error("not initialized");
+      const conn = openRelay(relay.url);
+      await conn.connect();
+      const evs: NostrEvent[] = [];
+      await new Promise<void>((resolve) => {
+        const sub = conn.subscribe([{ kinds: [30443, 443], authors: [init.account_id] }], { onEvent: (e) => evs.push(e), onEose: () => (sub.close(), resolve()) });
+      });
+      await conn.close();
+      expect(evs.length).toBeGreaterThan(0);
+      const kp = evs[0]!;
+      expect(kp.tags.find((x) => x[0] === "d")?.[1]).toBe(slotId("kp"));
+      expect(kp.tags.some((x) => x[0] === "mls_proposals")).toBe(false);
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -10,12 +10,14 @@
  * peer commands onto the client (groups.create, keyPackages.create, inviteByKeyPackageEvent,
  * selfUpdate, leave, sendChatMessage, ingest, invites.* + joinGroupFromWelcome). The library's
  * API is alpha; calls are made defensively and a missing method fails with PEER_UNSUPPORTED.
- * Untested on this machine (the library is absent here).
+ * Measured against a marmot-ts 0.5.1 build (see docs/readme/peers.md, "Measured interop with
+ * marmot-ts 0.5.1").
  */
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import type { Event as NostrEvent, Filter } from "nostr-tools";
 import { finalizeEvent, generateSecretKey, getPublicKey, type EventTemplate } from "nostr-tools/pure";
 import { v2 as nip44 } from "nostr-tools/nip44";
@@ -25,6 +27,7 @@ import { PeerCommandError } from "../process.ts";
 import type { PeerCommand, PeerGroupView, PeerMessageView, PeerObservation, PeerResponseBody } from "../protocol.ts";
 import type { PeerTransport } from "../peer-agent.ts";
 import type { PeerAdapter, PeerOpenOptions } from "./types.ts";
+import { NO_EPOCH_COMMITMENT } from "../../agents/types.ts";
 
 export const MARMOT_TS_ENV = "MARMOT_HARNESS_MARMOT_TS";
 export const MARMOT_TS_PACKAGE = "@internet-privacy/marmot-ts";
@@ -66,6 +69,16 @@ class MapStore<T> {
   async keys(): Promise<string[]> {
     return [...this.m.keys()];
   }
+}
+
+/**
+ * The KeyPackage slot (`d` tag). marmot-ts writes whatever `clientId` the application gives it
+ * (its docs suggest a label such as "my-app-desktop"); R1 requires 64 hex characters, and a
+ * label makes strict clients refuse the KeyPackage (KP_BAD_D). The driver derives 32 bytes from
+ * the participant label so runs stay reproducible.
+ */
+export function slotId(participant: string): string {
+  return bytesToHex(sha256(utf8ToBytes(`marmot-harness marmot-ts slot ${participant}`)));
 }
 
 export class MarmotTsTransport implements PeerTransport {
@@ -171,7 +184,7 @@ export class MarmotTsTransport implements PeerTransport {
         const Client = this.lib.MarmotClient;
         if (typeof Client !== "function") throw unsupported("MarmotClient");
         this.relays = [...c.relay_urls];
-        this.client = new Client({ signer: this.signer(), groupStateStore: new MapStore(), keyPackageStore: new MapStore(), network: this.network(), clientId: c.participant });
+        this.client = new Client({ signer: this.signer(), groupStateStore: new MapStore(), keyPackageStore: new MapStore(), network: this.network(), clientId: slotId(c.participant) });
         for (const r of this.relays) this.conn(r).subscribe([{ kinds: [1059], "#p": [this.pk] }], { onEvent: (e) => this.inbox.push(e) });
         if ((c.key_packages ?? 1) > 0) await this.client.keyPackages.create({ relays: this.relays });
         return { type: "initialized", account_id: this.pk, implementation: "marmot-ts", profile: "R1" };
@@ -180,7 +193,7 @@ export class MarmotTsTransport implements PeerTransport {
         for (let i = 0; i < (c.count ?? 1); i++) await this.client.keyPackages.create({ relays: this.relays });
         return ack(c.action_id);
       case "create_group": {
-        const g = await this.client.groups.create(c.name, { relays: c.relay_urls ?? this.relays, adminPubkeys: c.initial_admin_accounts, ...(c.description ? { description: c.description } : {}) });
+        const g = await this.client.groups.create(c.name, { relays: c.relay_urls ?? this.relays, adminPubkeys: [...new Set([this.pk, ...c.initial_admin_accounts])], ...(c.description ? { description: c.description } : {}) });
         const id = this.track(g);
         await this.invite(g, c.member_accounts);
         return ack(c.action_id, { group_id_hex: id });
@@ -192,7 +205,12 @@ export class MarmotTsTransport implements PeerTransport {
         const g = this.group(c.group);
         const propose = this.lib.Proposals?.proposeRemoveUser ?? this.lib.proposeRemoveUser;
         if (typeof propose !== "function" || typeof g.commit !== "function") throw unsupported("remove");
-        await g.commit({ extraProposals: c.member_accounts.map((a) => propose(a)) });
+        // commit() does not flatten the array a proposeRemoveUser action returns (it crashes on
+        // it), so the driver resolves the actions itself and passes plain Remove proposals
+        const ctx = { state: g.state, ciphersuite: g.ciphersuite, groupData: g.groupData };
+        const proposals: unknown[] = [];
+        for (const a of c.member_accounts) proposals.push(...((await propose(a)(ctx)) as unknown[]));
+        await g.commit({ extraProposals: proposals });
         return ack(c.action_id);
       }
       case "self_update":
@@ -208,6 +226,10 @@ export class MarmotTsTransport implements PeerTransport {
         return ack(c.action_id, { result: { processed: await this.processInbox() } });
       case "observe":
         return { type: "observation", action_id: c.action_id, observation: this.observe() };
+      case "configure_peers":
+        return ack("configure_peers");
+      case "select_group":
+        return ack("select_group");
       case "ping":
       case "clear_events":
       case "pause_maintenance":
@@ -304,7 +326,8 @@ export const marmotTsAdapter: PeerAdapter = {
     const where = locateMarmotTs(env);
     return "reason" in where ? where.reason : undefined;
   },
-  capabilities: ["profile:R1"],
+  // observe() has no epoch commitment (the driver exports none): convergence must fall back to epoch+members
+  capabilities: ["profile:R1", NO_EPOCH_COMMITMENT],
   steps: ["create-group", "invite", "remove", "self-update", "leave", "send", "wait-for-convergence", "assert", "publish-key-package", "advance-time", "fault"],
   expectedProfile: "R1",
   pinnedIdentity: false,
