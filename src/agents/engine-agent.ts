@@ -759,6 +759,10 @@ export class EngineAgent implements Agent {
           this.rec("info", "removed", { groupId: o.groupId, epoch: o.epoch });
           this.resubscribe(this.cursor || this.nowS());
         } else await this.snapshot(o.groupId, "commit-applied");
+        // A leaving member republishes its SelfRemove in each new epoch until someone commits it.
+        for (const f of o.followUps ?? []) {
+          if (this.online) await this.publish(f, "leave-republish", { groupId: o.groupId, epoch: o.epoch });
+        }
         return;
       }
       case "welcome": {
