@@ -4,65 +4,21 @@ import { startRelayServer, type RelayServer } from "../../src/simulated-relay/ws
 import type { RelayMessage } from "../../src/simulated-relay/messages.ts";
 import type { NostrEvent } from "../../src/relays/types.ts";
 import { jsSignatureVerifier, loadSignatureVerifier } from "../../src/nostr/verify.ts";
-import { key, sign, plain } from "./helpers.ts";
+import { key, sign, plain, RawClient } from "./helpers.ts";
 
 const A = key("bad-input-a");
 const now = (): number => Math.floor(Date.now() / 1000);
-
-/** A raw WebSocket client that records every frame. */
-class Raw {
-  readonly frames: RelayMessage[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (d) => this.frames.push(JSON.parse(d.toString()) as RelayMessage));
-  }
-  static open(url: string): Promise<Raw> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.once("open", () => resolve(new Raw(ws)));
-      ws.once("error", reject);
-    });
-  }
-  send(data: string | object): void {
-    this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
-  }
-  async next(pred: (m: RelayMessage) => boolean, from = 0, ms = 3000): Promise<RelayMessage> {
-    const start = Date.now();
-    for (;;) {
-      const found = this.frames.slice(from).find(pred);
-      if (found) return found;
-      if (Date.now() - start > ms) throw new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(this.frames.slice(from)).slice(0, 300)}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  /** Publish and wait for the answer (OK, or NOTICE when the id is unreadable). */
-  async publish(e: object): Promise<RelayMessage> {
-    const from = this.frames.length;
-    this.send(["EVENT", e]);
-    return this.next((m) => m[0] === "OK" || m[0] === "NOTICE", from);
-  }
-  async query(filter: object): Promise<NostrEvent[]> {
-    const id = `q${this.frames.length}`;
-    const from = this.frames.length;
-    this.send(["REQ", id, filter]);
-    await this.next((m) => m[0] === "EOSE" && m[1] === id, from);
-    this.send(["CLOSE", id]);
-    return this.frames.slice(from).filter((m) => m[0] === "EVENT" && m[1] === id).map((m) => m[2] as NostrEvent);
-  }
-  close(): void {
-    this.ws.close();
-  }
-}
 
 const refused = (m: RelayMessage): boolean => (m[0] === "OK" && m[2] === false && /^invalid: /.test(m[3])) || (m[0] === "NOTICE" && /^invalid: /.test(m[1]));
 
 describe("more bad input over WebSocket (signatures checked on a WASM worker thread and on the event loop)", () => {
   let server: RelayServer;
-  let c: Raw;
+  let c: RawClient;
   let stored: NostrEvent;
 
   beforeAll(async () => {
     server = await startRelayServer({ verifyWorkers: 1 });
-    c = await Raw.open(server.url);
+    c = await RawClient.open(server.url);
     stored = sign(A.sk, 445, now() - 60, [["h", "g1"]], "already stored");
     expect(await c.publish(plain(stored))).toEqual(["OK", stored.id, true, ""]);
   });

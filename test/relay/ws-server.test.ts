@@ -7,46 +7,12 @@ import { startRelayServer, type RelayServer } from "../../src/simulated-relay/ws
 import type { RelayMessage } from "../../src/simulated-relay/messages.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import type { NostrEvent } from "../../src/relays/types.ts";
-import { key, sign, plain } from "./helpers.ts";
+import { key, sign, plain, RawClient } from "./helpers.ts";
 
 useWebSocketImplementation(WebSocket);
 
 const A = key("ws-a");
 const now = (): number => Math.floor(Date.now() / 1000);
-
-/** A raw WebSocket client that records every frame. */
-class RawClient {
-  readonly frames: RelayMessage[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (d) => this.frames.push(JSON.parse(d.toString()) as RelayMessage));
-  }
-  static open(url: string): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.once("open", () => resolve(new RawClient(ws)));
-      ws.once("error", reject);
-    });
-  }
-  send(data: string | object): void {
-    this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
-  }
-  /** Wait until a frame satisfying pred arrives (after `from`). */
-  async next(pred: (m: RelayMessage) => boolean, from = 0, ms = 3000): Promise<RelayMessage> {
-    const start = Date.now();
-    for (;;) {
-      const found = this.frames.slice(from).find(pred);
-      if (found) return found;
-      if (Date.now() - start > ms) throw new Error(`no matching frame within ${ms} ms; got ${JSON.stringify(this.frames.slice(from)).slice(0, 300)}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-  get open(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
-  }
-  close(): void {
-    this.ws.close();
-  }
-}
 
 describe("WebSocket relay server", () => {
   let server: RelayServer;
