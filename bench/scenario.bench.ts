@@ -14,24 +14,14 @@ import { Bench } from "tinybench";
 import {
   createApplicationMessage,
   createCommit,
-  createGroup,
-  defaultKeyPackageEqualityConfig,
-  defaultKeyRetentionConfig,
-  defaultLifetimeConfig,
-  defaultPaddingConfig,
   defaultProposalTypes,
   joinGroup,
   processMessage,
   type ClientState,
-  type KeyPackage,
-  type MlsContext,
   type MlsFramedMessage,
-  type PrivateKeyPackage,
 } from "ts-mls";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../src/engine/identity.ts";
-import { makeGroupDataExtension, makeRequiredCapabilities } from "../src/engine/mip01-group-data.ts";
+import { rawCreateGroup, rawIdentities, rawMlsContext } from "../test/support/raw-tsmls.ts";
 import { buildCatalogueScenario } from "../src/scenarios/catalogue/index.ts";
 import { runScenario } from "../src/scenarios/runner.ts";
 import type { Scenario } from "../src/scenarios/types.ts";
@@ -71,16 +61,8 @@ async function measure(f: () => Promise<void>): Promise<Measure> {
 
 /** The same MLS operations as the scenario, in raw ts-mls: one ClientState per member. */
 async function rawReplica(s: Scenario): Promise<{ commits: number; messages: number; joins: number; failedJoins: number; firstFailedJoin?: string }> {
-  const ctx: MlsContext = {
-    cipherSuite: await getMarmotCiphersuite(),
-    authService: marmotAuthService,
-    clientConfig: { keyRetentionConfig: defaultKeyRetentionConfig, lifetimeConfig: defaultLifetimeConfig, keyPackageEqualityConfig: defaultKeyPackageEqualityConfig, paddingConfig: defaultPaddingConfig },
-  };
-  const pubkeyOf = (name: string): string => bytesToHex(sha256(new TextEncoder().encode(`raw/${name}`)));
-  const kp = async (name: string): Promise<{ pub: KeyPackage; priv: PrivateKeyPackage }> => {
-    const r = await generateMarmotKeyPackage({ pubkey: pubkeyOf(name), now: Math.floor(Date.now() / 1000) });
-    return { pub: r.publicPackage, priv: r.privatePackage };
-  };
+  const ctx = await rawMlsContext();
+  const { pubkeyOf, kp } = rawIdentities("raw");
   const states = new Map<string, ClientState>();
   const leafOf = (state: ClientState, name: string): number => {
     const id = pubkeyOf(name);
@@ -106,11 +88,10 @@ async function rawReplica(s: Scenario): Promise<{ commits: number; messages: num
     if (st.type !== "create-group" && "agent" in st && !states.has(st.agent)) continue; // e.g. a member whose join failed
     if (st.type === "create-group") {
       const k = await kp(st.agent);
-      const groupData = { version: 2, nostrGroupId: new Uint8Array(32).fill(7), name: "g", description: "", adminPubkeys: [pubkeyOf(st.agent)], relays: ["wss://r1"], imageHash: null, imageKey: null, imageNonce: null, imageUploadKey: null, disappearingMessageSecs: null };
-      states.set(st.agent, await createGroup({ context: ctx, groupId: new Uint8Array(32).fill(1), keyPackage: k.pub, privateKeyPackage: k.priv, extensions: [makeRequiredCapabilities({ profile: "R1" }), makeGroupDataExtension(groupData)] }));
+      states.set(st.agent, await rawCreateGroup(ctx, pubkeyOf(st.agent), k));
     } else if (st.type === "invite") {
       const oob = oobAgents.has(st.agent);
-      const kps = await Promise.all(st.members.map(async (m) => ({ name: m, ...(await kp(m)) })));
+      const kps = await Promise.all(st.members.map((m) => kp(m)));
       const r = await createCommit({ context: ctx, state: states.get(st.agent) as ClientState, extraProposals: kps.map((k) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage: k.pub } })), ratchetTreeExtension: !oob });
       states.set(st.agent, r.newState);
       await fanOut(st.agent, r.commit as MlsFramedMessage);

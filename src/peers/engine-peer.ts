@@ -79,6 +79,7 @@ export class EnginePeerHandler implements PeerHandler {
   }
 
   async handle(command: PeerCommand, protocol: PeerProtocolName): Promise<PeerResponseBody> {
+    this.protocol = protocol;
     const body = await this.dispatch(command);
     if (body.type === "error" || body.type === "shutdown" || body.type === "barrier_ready") return body;
     if (protocol === MDK_NODE_PROTOCOL_VERSION) {
@@ -249,6 +250,7 @@ export class EnginePeerHandler implements PeerHandler {
   }
 
   private relays: string[] = [];
+  private protocol: PeerProtocolName | undefined;
 
   private async initialize(c: Extract<PeerCommand, { type: "initialize" }>): Promise<PeerResponseBody> {
     if (this.agent) throw new EnginePeerError("already_initialized", "the peer is already initialized");
@@ -292,6 +294,8 @@ export class EnginePeerHandler implements PeerHandler {
       profile: this.profile,
       quirks,
       ...(c.seed ? { randomBytes: createRng(c.seed).bytes } : {}),
+      // MDK's orchestrator counts epochs without a post-join self-update; ours follows MIP-02.
+      selfUpdateAfterJoin: c.self_update_after_join ?? this.protocol !== MDK_NODE_PROTOCOL_VERSION,
     });
     await agent.start();
     this.agent = agent;

@@ -78,6 +78,7 @@ export interface PeerAgentDefaults {
   quirks?: readonly QuirkName[];
   seed?: string;
   catchUp?: AgentSpec["catchUp"];
+  selfUpdateAfterJoin?: boolean;
 }
 
 export interface PeerFactoryOptions {
@@ -108,6 +109,7 @@ export function createPeerAgent(implementation: string, ctx: AgentContext, name:
     ...(defaults.quirks ? { quirks: defaults.quirks } : {}),
     ...(defaults.seed ? { seed: defaults.seed } : {}),
     ...(defaults.catchUp ? { catchUp: defaults.catchUp } : {}),
+    ...(defaults.selfUpdateAfterJoin === false ? { selfUpdateAfterJoin: false } : {}),
     ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
   });
 }

@@ -44,6 +44,8 @@ export interface PeerAgentOptions {
   seed?: string;
   root?: string;
   catchUp?: CatchUpMode;
+  /** False: the peer does not self-update right after joining (our engine peer's default is on). */
+  selfUpdateAfterJoin?: boolean;
   requestTimeoutMs?: number;
   /**
    * How often (ms) to ask an idle peer whether events wait for it (default 100; 0 = never). On
@@ -227,6 +229,7 @@ export class PeerAgent implements Agent {
       ...(this.opts.seed ? { seed: this.opts.seed } : {}),
       ...(this.opts.root ? { root: this.opts.root } : {}),
       ...(this.quirks.length ? { quirks: [...this.quirks] } : {}),
+      ...(this.opts.selfUpdateAfterJoin === false ? { self_update_after_join: false } : {}),
     };
     const body = await this.call(init, "initialized");
     if (this.account && body.account_id !== this.account) {

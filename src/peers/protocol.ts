@@ -69,6 +69,8 @@ export interface InitializeCommand {
   key_packages?: number;
   /** Ours: publish them as last-resort (default true). */
   last_resort?: boolean;
+  /** Ours: self-update right after joining (MIP-02); default true, false under MDK's node protocol. */
+  self_update_after_join?: boolean;
 }
 export interface ConfigurePeersCommand {
   type: "configure_peers";
@@ -396,6 +398,7 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
       quirks: "string[]?",
       key_packages: "uint?",
       last_resort: "boolean?",
+      self_update_after_join: "boolean?",
     },
   },
   configure_peers: { mdk: true, fields: { accounts_by_participant: "accounts-map" } },
@@ -439,7 +442,7 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
 
 /** Our extension fields per command (MDK's node does not know them; under its protocol they are ignored). */
 const EXTENSION_FIELDS: Partial<Record<PeerCommandType, readonly string[]>> = {
-  initialize: ["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort"],
+  initialize: ["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort", "self_update_after_join"],
   create_group: ["description", "relay_urls"],
   invite_members: ["group"],
   remove_members: ["group"],

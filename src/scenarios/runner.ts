@@ -69,6 +69,8 @@ export interface AgentDefaults {
   quirks?: readonly QuirkName[];
   seed?: string;
   catchUp?: CatchUpMode;
+  /** False when the scenario turns the joiner's post-join self-update off (default on). */
+  selfUpdateAfterJoin?: boolean;
 }
 
 export type AgentFactory = (spec: AgentSpec, ctx: AgentContext, defaults: AgentDefaults) => Agent | undefined;
@@ -365,6 +367,7 @@ export class ScenarioRun {
         quirks: spec.quirks ?? [],
         seed: `${this.seed}/${spec.name}`,
         ...(spec.catchUp ? { catchUp: spec.catchUp } : {}),
+        ...(spec.selfUpdateAfterJoin === false ? { selfUpdateAfterJoin: false } : {}),
       });
       if (custom) {
         this.agents.set(spec.name, custom);

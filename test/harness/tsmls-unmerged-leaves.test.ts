@@ -13,43 +13,24 @@
 import { describe, expect, it } from "vitest";
 import {
   createCommit,
-  createGroup,
-  defaultKeyPackageEqualityConfig,
-  defaultKeyRetentionConfig,
-  defaultLifetimeConfig,
-  defaultPaddingConfig,
   defaultProposalTypes,
   joinGroup,
   processMessage,
   type ClientState,
-  type KeyPackage,
-  type MlsContext,
   type MlsFramedMessage,
-  type PrivateKeyPackage,
 } from "ts-mls";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../../src/engine/identity.ts";
-import { makeGroupDataExtension, makeRequiredCapabilities } from "../../src/engine/mip01-group-data.ts";
+import { rawCreateGroup, rawIdentities, rawMlsContext } from "../support/raw-tsmls.ts";
 
 /** ts-mls checks KeyPackage lifetimes against the wall clock. */
 const NOW = Math.floor(Date.now() / 1000);
 
 describe("ts-mls 2.0.0-rc.10: Welcome after re-adding removed members (bug present)", () => {
   it("joiners refuse the Welcome: non-blank intermediate node must list leaf node in its unmerged_leaves", async () => {
-    const ctx: MlsContext = {
-      cipherSuite: await getMarmotCiphersuite(),
-      authService: marmotAuthService,
-      clientConfig: { keyRetentionConfig: defaultKeyRetentionConfig, lifetimeConfig: defaultLifetimeConfig, keyPackageEqualityConfig: defaultKeyPackageEqualityConfig, paddingConfig: defaultPaddingConfig },
-    };
-    const pubkeyOf = (name: string): string => bytesToHex(sha256(new TextEncoder().encode(`unmerged/${name}`)));
-    const kp = async (name: string): Promise<{ name: string; pub: KeyPackage; priv: PrivateKeyPackage }> => {
-      const r = await generateMarmotKeyPackage({ pubkey: pubkeyOf(name), now: NOW });
-      return { name, pub: r.publicPackage, priv: r.privatePackage };
-    };
+    const ctx = await rawMlsContext();
+    const ids = rawIdentities("unmerged");
+    const kp = (name: string): ReturnType<typeof ids.kp> => ids.kp(name, NOW);
     const creator = await kp("m0");
-    const groupData = { version: 2, nostrGroupId: new Uint8Array(32).fill(7), name: "g", description: "", adminPubkeys: [pubkeyOf("m0")], relays: ["wss://r1"], imageHash: null, imageKey: null, imageNonce: null, imageUploadKey: null, disappearingMessageSecs: null };
-    let admin: ClientState = await createGroup({ context: ctx, groupId: new Uint8Array(32).fill(1), keyPackage: creator.pub, privateKeyPackage: creator.priv, extensions: [makeRequiredCapabilities({ profile: "R1" }), makeGroupDataExtension(groupData)] });
+    let admin: ClientState = await rawCreateGroup(ctx, ids.pubkeyOf("m0"), creator);
     const members = new Map<string, ClientState>();
     const fanOut = async (msg: MlsFramedMessage): Promise<void> => {
       for (const [n, st] of members) members.set(n, (await processMessage({ context: ctx, state: st, message: msg })).newState);

@@ -2,13 +2,13 @@
  * End to end: engines in a group, media encrypted with the sender's media exporter, uploaded to the
  * harness's Blossom server, announced in a kind-9 rumor's imeta tag, decrypted by the receivers.
  */
-import { describe, it, expect, beforeEach, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { createEngine } from "../../src/engine/engine.ts";
-import type { MarmotEngine, NostrEvent, ProcessOutcome } from "../../src/engine/api.ts";
+import type { GroupSummary, MarmotEngine, NostrEvent, ProcessOutcome } from "../../src/engine/api.ts";
 import { createRng } from "../../src/sim/random.ts";
-import { BlossomServer } from "../../src/blossom/server.ts";
+import { blossomServerPerTest } from "./helpers.ts";
 import { BlossomClient } from "../../src/blossom/client.ts";
 import { decryptMedia, encryptMedia, mediaExporterLabel, parseImetaTag } from "../../src/engine/mip04-media.ts";
 import { decryptGroupImage, planGroupImageChange } from "../../src/engine/mip01-group-image.ts";
@@ -39,33 +39,33 @@ function application(outs: ProcessOutcome[]): Extract<ProcessOutcome, { kind: "a
   return app as Extract<ProcessOutcome, { kind: "application" }>;
 }
 
+/** alice creates a group at T0 and invites bob and carol (engines named with `suffix`); returns each joiner's outcomes for its Welcome. */
+async function groupOfThree(suffix = ""): Promise<{ alice: MarmotEngine; bob: MarmotEngine; carol: MarmotEngine; g: GroupSummary; joins: ProcessOutcome[][] }> {
+  const [alice, bob, carol] = await Promise.all([engine(`alice${suffix}`), engine(`bob${suffix}`), engine(`carol${suffix}`)]);
+  const g = await alice.createGroup({ name: "media", relays: RELAYS, now: T0 });
+  const kps = await Promise.all([bob, carol].map((e) => e.createKeyPackage({ relays: RELAYS, now: T0 })));
+  const invite = await alice.inviteMembers(g.groupId, kps, T0 + 1);
+  const conf = await alice.confirmCommit(invite.id);
+  const joins: ProcessOutcome[][] = [];
+  for (const e of [bob, carol]) {
+    const wrap = conf.welcomes.find((w) => w.tags.some((t) => t[0] === "p" && t[1] === e.pubkey)) as NostrEvent;
+    joins.push(await e.processEvent(wrap, T0 + 2));
+  }
+  return { alice, bob, carol, g, joins };
+}
+
 describe("MIP-04 media between engines over the harness Blossom server", () => {
-  let server: BlossomServer;
-  beforeEach(async () => {
-    server = new BlossomServer();
-    await server.start();
-  });
-  afterEach(async () => {
-    await server.stop();
-  });
+  const server = blossomServerPerTest();
 
   it("alice sends a file, bob decrypts it; after new epochs bob still reads the old file and the new ones; a removed member's keys open nothing after the next path commit", async () => {
-    const [alice, bob, carol] = await Promise.all([engine("alice"), engine("bob"), engine("carol")]);
-    const g = await alice.createGroup({ name: "media", relays: RELAYS, now: T0 });
-    const kps = await Promise.all([bob, carol].map((e) => e.createKeyPackage({ relays: RELAYS, now: T0 })));
-    const invite = await alice.inviteMembers(g.groupId, kps, T0 + 1);
-    const conf = await alice.confirmCommit(invite.id);
-    for (const e of [bob, carol]) {
-      const wrap = conf.welcomes.find((w) => w.tags.some((t) => t[0] === "p" && t[1] === e.pubkey)) as NostrEvent;
-      const outs = await e.processEvent(wrap, T0 + 2);
-      expect(outs[0]?.kind).toBe("welcome");
-    }
+    const { alice, bob, carol, g, joins } = await groupOfThree();
+    for (const outs of joins) expect(outs[0]?.kind).toBe("welcome");
 
     // Alice encrypts with the media exporter of the current epoch and uploads.
     const epoch1 = (await alice.inspect(g.groupId)).epoch;
     const file = createRng("photo").bytes(64 * 1024);
     const enc = encryptMedia({ exporterSecret: await mediaExporterAt(alice, g.groupId, epoch1), data: file, mime: "image/jpeg", filename: "photo.jpg" });
-    const aliceBlossom = new BlossomClient(server.url, { secretKey: secretFor("alice") });
+    const aliceBlossom = new BlossomClient(server().url, { secretKey: secretFor("alice") });
     const desc = await aliceBlossom.upload(enc.ciphertext);
     const imeta = enc.imeta(desc.url);
     const msg = await alice.sendMessage(g.groupId, { kind: 9, content: "look", tags: [imeta] }, T0 + 10);
@@ -76,7 +76,7 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     const tag = app.rumor.tags.find((t) => t[0] === "imeta")!;
     const ref = parseImetaTag(tag);
     expect(ref.blobSha256).toBe(desc.sha256);
-    const bobBlossom = new BlossomClient(server.url);
+    const bobBlossom = new BlossomClient(server().url);
     const blob = await bobBlossom.download(ref.blobSha256!);
     const out = decryptMedia({ exporterSecret: await mediaExporterAt(bob, g.groupId, app.epoch), blob, imeta: ref });
     expect(bytesToHex(out.data)).toBe(bytesToHex(file));
@@ -135,7 +135,7 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     const set = planGroupImageChange(null, alice.group(g.groupId)!.groupData.version, image1);
     const p1 = set.prepared!;
     expect(set.cleanup).toBeNull();
-    await new BlossomClient(server.url, { secretKey: p1.upload.secretKey }).upload(p1.blob);
+    await new BlossomClient(server().url, { secretKey: p1.upload.secretKey }).upload(p1.blob);
     const c1 = await alice.updateGroupData(g.groupId, p1.fields, T0 + 10);
     await alice.confirmCommit(c1.id);
     const outs = await bob.processEvent(c1.event, T0 + 11);
@@ -145,7 +145,7 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     expect(seen.version).toBeGreaterThanOrEqual(2);
     expect(bytesToHex(seen.imageHash!)).toBe(p1.sha256);
     expect(bytesToHex(seen.imageUploadKey!)).toBe(bytesToHex(p1.fields.imageUploadKey!));
-    const blob1 = await new BlossomClient(server.url).download(bytesToHex(seen.imageHash!));
+    const blob1 = await new BlossomClient(server().url).download(bytesToHex(seen.imageHash!));
     const read1 = decryptGroupImage(seen, blob1);
     expect(read1.scheme).toBe("v2-extract-expand");
     expect(bytesToHex(read1.image)).toBe(bytesToHex(image1));
@@ -154,15 +154,15 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     const image2 = createRng("image-2").bytes(9_000);
     const change = planGroupImageChange(seen, seen.version, image2);
     const p2 = change.prepared!;
-    await new BlossomClient(server.url, { secretKey: p2.upload.secretKey }).upload(p2.blob);
+    await new BlossomClient(server().url, { secretKey: p2.upload.secretKey }).upload(p2.blob);
     const c2 = await alice.updateGroupData(g.groupId, p2.fields, T0 + 20);
     await alice.confirmCommit(c2.id);
     await bob.processEvent(c2.event, T0 + 21);
-    const cleaned = await cleanupGroupImage(server.url, change.cleanup!);
+    const cleaned = await cleanupGroupImage(server().url, change.cleanup!);
     expect(cleaned).toEqual({ deletedBy: p1.upload.pubkey, refusals: [] });
-    expect(server.blobs().map((b) => b.sha256)).not.toContain(p1.sha256);
+    expect(server().blobs().map((b) => b.sha256)).not.toContain(p1.sha256);
     const seen2 = bob.group(g.groupId)!.groupData;
-    const read2 = decryptGroupImage(seen2, await new BlossomClient(server.url).download(bytesToHex(seen2.imageHash!)));
+    const read2 = decryptGroupImage(seen2, await new BlossomClient(server().url).download(bytesToHex(seen2.imageHash!)));
     expect(bytesToHex(read2.image)).toBe(bytesToHex(image2));
   });
 
@@ -174,7 +174,7 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     await bob.processEvent(conf.welcomes[0]!, T0 + 2);
 
     // While bob is offline: a file per epoch, with a self-update between them (3 epochs).
-    const client = new BlossomClient(server.url, { secretKey: secretFor("cu-alice") });
+    const client = new BlossomClient(server().url, { secretKey: secretFor("cu-alice") });
     const timeline: NostrEvent[] = [];
     const files: Uint8Array[] = [];
     for (let i = 0; i < 3; i++) {
@@ -200,7 +200,7 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     expect((await bob.inspect(g.groupId)).epoch).toBe((await alice.inspect(g.groupId)).epoch);
     for (let i = 0; i < 3; i++) {
       const ref = parseImetaTag(received[i]!.tag);
-      const blob = await new BlossomClient(server.url).download(ref.blobSha256!);
+      const blob = await new BlossomClient(server().url).download(ref.blobSha256!);
       const out = decryptMedia({ exporterSecret: await mediaExporterAt(bob, g.groupId, received[i]!.epoch), blob, imeta: ref });
       expect(bytesToHex(out.data)).toBe(bytesToHex(files[i]!));
     }
@@ -217,10 +217,10 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     const aliceSecret = await (await alice.inspect(g.groupId)).exporter(label, utf8.encode(context), length);
     const data = createRng("r0-file").bytes(3000);
     const enc = encryptMedia({ exporterSecret: aliceSecret, data, mime: "image/gif", filename: "old.gif" });
-    const d = await new BlossomClient(server.url, { secretKey: secretFor("r0-alice") }).upload(enc.ciphertext);
+    const d = await new BlossomClient(server().url, { secretKey: secretFor("r0-alice") }).upload(enc.ciphertext);
     const app = application(await bob.processEvent(await alice.sendMessage(g.groupId, { kind: 9, content: "", tags: [enc.imeta(d.url)] }, T0 + 10), T0 + 11));
     const bobSecret = await (await bob.inspect(g.groupId)).exporter(label, utf8.encode(context), length);
-    const out = decryptMedia({ exporterSecret: bobSecret, blob: await new BlossomClient(server.url).download(d.sha256), imeta: app.rumor.tags.find((t) => t[0] === "imeta")! });
+    const out = decryptMedia({ exporterSecret: bobSecret, blob: await new BlossomClient(server().url).download(d.sha256), imeta: app.rumor.tags.find((t) => t[0] === "imeta")! });
     expect(bytesToHex(out.data)).toBe(bytesToHex(data));
     // An R0 engine's epochKeys[].mediaExporter is this same R0 exporter (engine follow-up fix; it used to
     // hold the R1 label's value). The R1 media exporter of the same epoch does not open R0 media.
@@ -241,22 +241,14 @@ describe("MIP-04 media between engines over the harness Blossom server", () => {
     let setup: { carolKeys: { mediaExporter: Uint8Array }[]; enc: ReturnType<typeof encryptMedia>; url: string };
     try {
       setup = await (async () => {
-        const [alice, bob, carol] = await Promise.all([engine("alice2"), engine("bob2"), engine("carol2")]);
-        const g = await alice.createGroup({ name: "media", relays: RELAYS, now: T0 });
-        const kps = await Promise.all([bob, carol].map((e) => e.createKeyPackage({ relays: RELAYS, now: T0 })));
-        const invite = await alice.inviteMembers(g.groupId, kps, T0 + 1);
-        const conf = await alice.confirmCommit(invite.id);
-        for (const e of [bob, carol]) {
-          const wrap = conf.welcomes.find((w) => w.tags.some((t) => t[0] === "p" && t[1] === e.pubkey)) as NostrEvent;
-          await e.processEvent(wrap, T0 + 2);
-        }
+        const { alice, bob, carol, g } = await groupOfThree("2");
         const removal = await alice.removeMembers(g.groupId, [carol.pubkey], T0 + 20);
         await alice.confirmCommit(removal.id);
         await bob.processEvent(removal.event, T0 + 21);
         await carol.processEvent(removal.event, T0 + 21);
         const epoch2 = (await alice.inspect(g.groupId)).epoch;
         const enc = encryptMedia({ exporterSecret: await mediaExporterAt(alice, g.groupId, epoch2), data: createRng("x").bytes(100), mime: "text/plain", filename: "a.txt" });
-        const url = `${server.url}/${bytesToHex(enc.sha256Cipher)}`;
+        const url = `${server().url}/${bytesToHex(enc.sha256Cipher)}`;
         const carolKeys = (await carol.inspect(g.groupId)).epochKeys;
         if (carolKeys.length === 0) throw new Error("carol kept no epoch keys");
         return { carolKeys, enc, url };

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from "vitest";
+import { describe, it, expect } from "vitest";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { expand, extract } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -19,7 +19,7 @@ import {
   uploadIdentity,
   type GroupImageFields,
 } from "../../src/engine/mip01-group-image.ts";
-import { BlossomServer } from "../../src/blossom/server.ts";
+import { blossomServerPerTest } from "./helpers.ts";
 import { BlossomClient, cleanupGroupImage } from "../../src/blossom/client.ts";
 
 const range = (a: number, b: number) => Uint8Array.from({ length: b - a }, (_, i) => a + i);
@@ -166,44 +166,37 @@ describe("MIP01-IMG checks", () => {
 });
 
 describe("group image set, change and cleanup on a Blossom server", () => {
-  let server: BlossomServer;
-  beforeEach(async () => {
-    server = new BlossomServer();
-    await server.start();
-  });
-  afterEach(async () => {
-    await server.stop();
-  });
+  const server = blossomServerPerTest();
 
   it("uploads with the derived key, then deletes the old blob with the old upload key on change", async () => {
     const first = planGroupImageChange(null, 2, createRng("a").bytes(2000));
     expect(first.cleanup).toBeNull();
     const p1 = first.prepared!;
-    const c1 = new BlossomClient(server.url, { secretKey: p1.upload.secretKey });
+    const c1 = new BlossomClient(server().url, { secretKey: p1.upload.secretKey });
     const d1 = await c1.upload(p1.blob);
     expect(d1.sha256).toBe(p1.sha256);
-    expect(server.blobs().find((b) => b.sha256 === p1.sha256)!.owners).toHaveProperty(p1.upload.pubkey);
+    expect(server().blobs().find((b) => b.sha256 === p1.sha256)!.owners).toHaveProperty(p1.upload.pubkey);
     // The server's auth capture shows the upload signed by the derived identity (MIP01-IMG-02 evidence).
-    const uploads = server.authCapture().filter((r) => r.source === "blossom:upload" && r.event.tags.some((t) => t[0] === "x" && t[1] === p1.sha256));
+    const uploads = server().authCapture().filter((r) => r.source === "blossom:upload" && r.event.tags.some((t) => t[0] === "x" && t[1] === p1.sha256));
     expect(uploads.length).toBe(1);
     expect(uploads.every((r) => r.event.pubkey === p1.upload.pubkey && r.event.kind === 24242)).toBe(true);
 
     // A member reads it back from the group data fields.
-    const fetched = await new BlossomClient(server.url).download(p1.sha256);
+    const fetched = await new BlossomClient(server().url).download(p1.sha256);
     expect(bytesToHex(decryptGroupImage(p1.fields, fetched).image)).toBe(bytesToHex(createRng("a").bytes(2000)));
 
     const change = planGroupImageChange(p1.fields, 2, createRng("b").bytes(1500));
     const p2 = change.prepared!;
-    await new BlossomClient(server.url, { secretKey: p2.upload.secretKey }).upload(p2.blob);
+    await new BlossomClient(server().url, { secretKey: p2.upload.secretKey }).upload(p2.blob);
     expect(change.cleanup!.sha256).toBe(p1.sha256);
 
     // A stranger cannot delete the old image.
-    const stranger = new BlossomClient(server.url, { secretKey: generateSecretKey() });
+    const stranger = new BlossomClient(server().url, { secretKey: generateSecretKey() });
     await expect(stranger.delete(p1.sha256)).rejects.toMatchObject({ status: 403 });
 
     // Cleanup with the identities in order: the first one (MDK) owns the blob.
     const owner = change.cleanup!.identities[0]!;
-    expect(await new BlossomClient(server.url).delete(p1.sha256, { secretKey: owner.secretKey })).toBe(true);
+    expect(await new BlossomClient(server().url).delete(p1.sha256, { secretKey: owner.secretKey })).toBe(true);
     expect(await stranger.has(p1.sha256)).toBe(false);
     expect(await stranger.has(p2.sha256)).toBe(true);
 
@@ -217,14 +210,14 @@ describe("group image set, change and cleanup on a Blossom server", () => {
     // An image written by a client that derived the v1 upload key with Expand-only.
     const p = prepareGroupImage({ image: createRng("v1img").bytes(300), version: 1 });
     const specId = candidateUploadIdentities(p.fields, 1).find((i) => i.kdf === "expand")!;
-    await new BlossomClient(server.url, { secretKey: specId.secretKey }).upload(p.blob);
+    await new BlossomClient(server().url, { secretKey: specId.secretKey }).upload(p.blob);
     const change = planGroupImageChange(p.fields, 1, createRng("v2img").bytes(300));
     expect(change.cleanup!.identities.map((i) => `${i.version}/${i.kdf}`)).toEqual(["1/extract-expand", "1/expand"]);
-    const res = await cleanupGroupImage(server.url, change.cleanup!);
+    const res = await cleanupGroupImage(server().url, change.cleanup!);
     expect(res.deletedBy).toBe(specId.pubkey);
     expect(res.refusals).toEqual([{ pubkey: change.cleanup!.identities[0]!.pubkey, status: 403 }]);
-    expect(server.blobs().some((b) => b.sha256 === p.sha256)).toBe(false);
+    expect(server().blobs().some((b) => b.sha256 === p.sha256)).toBe(false);
     // Again: the blob is gone.
-    expect((await cleanupGroupImage(server.url, change.cleanup!)).deletedBy).toBe("absent");
+    expect((await cleanupGroupImage(server().url, change.cleanup!)).deletedBy).toBe("absent");
   });
 });

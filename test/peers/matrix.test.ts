@@ -32,7 +32,8 @@ const SCENARIO: Scenario = {
     { type: "invite", agent: "alice", group: "g", members: ["bob"] },
     { type: "send", agent: "bob", group: "g", text: "hi alice" },
     { type: "wait-for-convergence", group: "g" },
-    { type: "assert", group: "g", epoch: 1, members: ["alice", "bob"], messagesReceived: { alice: 1 } },
+    // Epoch 2: the invite, then bob's self-update right after joining (MIP-02), in or out of process.
+    { type: "assert", group: "g", epoch: 2, members: ["alice", "bob"], messagesReceived: { alice: 1 } },
   ],
 };
 

@@ -1,18 +1,25 @@
 /**
- * BIP-340 Schnorr verification of Nostr event signatures for the checker. The WASM build of
- * libsecp256k1 (`nostr-wasm`, the backend of `nostr-tools/wasm`) is loaded once per process; when it
- * cannot be loaded the pure-JavaScript verifier of @noble/curves is used instead. Either way the
- * report names the verifier that ran.
+ * BIP-340 Schnorr verification of Nostr event signatures for the checker: a thin view of the
+ * project's shared verifier (`src/nostr/verify.ts`: WASM libsecp256k1 loaded once per process, with
+ * the pure-JavaScript @noble/curves verifier as fallback). Either way the report names the verifier
+ * that ran.
  *
  * The verifier is only handed an event whose NIP-01 id the checker has already recomputed itself; no
- * verdict is cached on event objects (unlike nostr-tools' `verifyEvent`).
+ * verdict is cached on event objects (unlike nostr-tools' `verifyEvent`). `MARMOT_CHECKER_NO_WASM=1`
+ * forces the JS verifier for the checker alone; `MARMOT_NO_WASM=1` does so for the whole process.
  */
-import { schnorr } from "@noble/curves/secp256k1.js";
-import { hexToBytes } from "./util.ts";
+import {
+  jsSignatureVerifier,
+  loadSignatureVerifier,
+  type SignatureVerifier as SharedVerifier,
+  type SignatureVerifierChoice,
+  type SignatureVerifierName,
+  type SignedEventFields,
+} from "../../nostr/verify.ts";
 
-export type VerifierName = "wasm-libsecp256k1" | "js-noble";
+export type VerifierName = SignatureVerifierName;
 /** What the caller asks for: the fastest available (auto), or one of them explicitly. */
-export type VerifierChoice = "auto" | "wasm" | "js";
+export type VerifierChoice = SignatureVerifierChoice;
 
 export interface SignatureVerifier {
   name: VerifierName;
@@ -26,69 +33,27 @@ export interface SignatureVerifier {
   verify(event: EventFields, idHex: string): boolean;
 }
 
-export interface EventFields {
-  pubkey: string;
-  created_at: number;
-  kind: number;
-  tags: string[][];
-  content: string;
-  sig: string;
-}
+export type EventFields = Omit<SignedEventFields, "id">;
 
-interface NostrWasmInstance {
-  verifyEvent(event: EventFields & { id: string }): void;
-}
-
-export const jsVerifier: SignatureVerifier = {
-  name: "js-noble",
-  verify(event, idHex) {
-    try {
-      return schnorr.verify(hexToBytes(event.sig), hexToBytes(idHex), hexToBytes(event.pubkey));
-    } catch {
-      return false;
-    }
-  },
-};
-
-function wasmVerifier(nw: NostrWasmInstance): SignatureVerifier {
+/** The checker's calling convention (id passed apart) over a shared verifier. */
+function checkerView(v: SharedVerifier, fallbackReason = v.fallbackReason): SignatureVerifier {
   return {
-    name: "wasm-libsecp256k1",
-    verify(event, idHex) {
-      try {
-        // A fresh plain object: nothing is cached on the caller's event.
-        nw.verifyEvent({ id: idHex, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags, content: event.content, sig: event.sig });
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    name: v.name,
+    ...(fallbackReason !== undefined && { fallbackReason }),
+    verify: (event, idHex) => v.verify({ id: idHex, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags, content: event.content, sig: event.sig }),
   };
 }
+
+export const jsVerifier: SignatureVerifier = checkerView(jsSignatureVerifier);
 
 let wasmLoad: Promise<SignatureVerifier> | undefined;
 
 /** Loads the WASM verifier once; resolves to the JS verifier (with the reason) when it cannot load. */
 function loadWasm(): Promise<SignatureVerifier> {
-  wasmLoad ??= (async (): Promise<SignatureVerifier> => {
-    try {
-      if (process.env.MARMOT_CHECKER_NO_WASM === "1") throw new Error("disabled by MARMOT_CHECKER_NO_WASM=1");
-      const mod = (await import("nostr-wasm")) as { initNostrWasm: () => Promise<NostrWasmInstance> };
-      const nw = await mod.initNostrWasm();
-      const v = wasmVerifier(nw);
-      // Self-test against the JS verifier on a known-good and a known-bad signature.
-      const sk = new Uint8Array(32).fill(7);
-      const pubkey = Buffer.from(schnorr.getPublicKey(sk)).toString("hex");
-      const probe = { pubkey, created_at: 1, kind: 1, tags: [], content: "verifier self-test", sig: "" };
-      const { createHash } = await import("node:crypto");
-      const id = createHash("sha256").update(JSON.stringify([0, pubkey, 1, 1, [], probe.content])).digest("hex");
-      probe.sig = Buffer.from(schnorr.sign(hexToBytes(id), sk, new Uint8Array(32))).toString("hex");
-      const bad = { ...probe, sig: (probe.sig[0] === "0" ? "1" : "0") + probe.sig.slice(1) };
-      if (!v.verify(probe, id) || v.verify(bad, id)) throw new Error("WASM verifier failed its self-test");
-      return v;
-    } catch (e) {
-      return { ...jsVerifier, fallbackReason: `WASM secp256k1 unavailable (${(e as Error).message}); using pure-JS @noble/curves` };
-    }
-  })();
+  wasmLoad ??=
+    process.env.MARMOT_CHECKER_NO_WASM === "1"
+      ? Promise.resolve(checkerView(jsSignatureVerifier, "WASM secp256k1 unavailable (disabled by MARMOT_CHECKER_NO_WASM=1); using pure-JS @noble/curves"))
+      : loadSignatureVerifier("auto").then((v) => checkerView(v));
   return wasmLoad;
 }
 

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { nostrWasmUrl } from "../../nostr/verify.ts";
 import type { EventFields } from "./signature-verifier.ts";
 
 const WORKER_SOURCE = (wasmUrl: string): string => `
@@ -39,12 +40,8 @@ export type VerifyItem = EventFields & { id: string };
 export async function verifyOnWorkers(items: readonly VerifyItem[], workers: number): Promise<boolean[] | undefined> {
   if (workers < 1 || items.length === 0) return undefined;
   if (process.env.MARMOT_CHECKER_NO_WASM === "1") return undefined;
-  let url: string;
-  try {
-    url = import.meta.resolve("nostr-wasm");
-  } catch {
-    return undefined;
-  }
+  const url = nostrWasmUrl();
+  if (url === undefined) return undefined;
   const code = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE(url))}`);
   const pool: Worker[] = [];
   try {
