@@ -10,7 +10,7 @@
  * peer commands onto the client (groups.create, keyPackages.create, inviteByKeyPackageEvent,
  * selfUpdate, leave, sendChatMessage, ingest, invites.* + joinGroupFromWelcome). The library's
  * API is alpha; calls are made defensively and a missing method fails with PEER_UNSUPPORTED.
- * Measured against a marmot-ts 0.5.1 build (see docs/readme/peers.md, "Measured interop with
+ * Measured against a marmot-ts 0.5.1 build (see the README, "Measured interop with
  * marmot-ts 0.5.1").
  */
 import { existsSync } from "node:fs";
