@@ -49,6 +49,28 @@ describe("invariant checkers catch planted violations", () => {
     expect(checkConvergence(offline.entries).verdict).toBe("pass");
   });
 
+  it("convergence: a peer that declares no epoch commitment is compared on epoch and members only, and the result says so", () => {
+    const foreign = base();
+    foreign.record("bob", "info", "peer", { implementation: "marmot-ts", capabilities: ["profile:R1", "no-epoch-commitment"] });
+    state(foreign, "alice", 2, [A, B], "c1");
+    state(foreign, "bob", 2, [A, B], "");
+    const r = checkConvergence(foreign.entries);
+    expect(r.verdict).toBe("pass");
+    expect(r.message).toMatch(/epoch and members only .*bob gives no epoch commitment/);
+
+    const apart = base();
+    apart.record("bob", "info", "peer", { implementation: "marmot-ts", capabilities: ["no-epoch-commitment"] });
+    state(apart, "alice", 2, [A, B], "c1");
+    state(apart, "bob", 1, [A, B], "");
+    expect(checkConvergence(apart.entries).verdict).toBe("fail");
+
+    // Without the declaration a missing commitment is still a divergence.
+    const undeclared = base();
+    state(undeclared, "alice", 2, [A, B], "c1");
+    state(undeclared, "bob", 2, [A, B], "");
+    expect(checkConvergence(undeclared.entries).verdict).toBe("fail");
+  });
+
   it("delivery: a message an online member never decrypted fails; excused members do not", () => {
     const h = base();
     h.record("alice", "ok", "send", { groupId: "g1", epoch: 1, eventId: hex("e"), expectedRecipients: [B, C] });

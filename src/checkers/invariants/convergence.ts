@@ -5,6 +5,7 @@
  */
 import type { CheckResult } from "../../report/types.ts";
 import type { HistoryEntry } from "../../history.ts";
+import { NO_EPOCH_COMMITMENT } from "../../agents/types.ts";
 import { identities, onlineAtEnd, short } from "./common.ts";
 
 export interface StateEntryData {
@@ -38,8 +39,16 @@ export function checkConvergence(history: readonly HistoryEntry[], opts: { label
   const lastSeq = states.filter((e) => e.data.label === label).reduce((m, e) => Math.max(m, e.seq), 0);
   const online = onlineAtEnd(history.filter((e) => e.seq <= lastSeq));
   for (const e of states) if (e.data.label === label && e.data.online === false) online.set(e.actor, false);
+  // Agents that declared they cannot give an epoch commitment (foreign peers): their groups are compared
+  // on epoch and members only, and the result says so.
+  const noCommitment = new Set(
+    history.filter((e) => e.op === "peer" && Array.isArray(e.data.capabilities) && (e.data.capabilities as unknown[]).includes(NO_EPOCH_COMMITMENT)).map((e) => e.actor),
+  );
+  const weakGroups: string[] = [];
   for (const [groupId, list] of byGroup) {
-    const key = (d: StateEntryData): string => `${d.epoch}|${[...d.members].sort().join(",")}|${d.epochCommitment ?? "?"}`;
+    const weak = list.some((x) => noCommitment.has(x.agent));
+    if (weak) weakGroups.push(`${short(groupId)} (${list.filter((x) => noCommitment.has(x.agent)).map((x) => x.agent).join(", ")} gives no epoch commitment)`);
+    const key = (d: StateEntryData): string => `${d.epoch}|${[...d.members].sort().join(",")}|${weak ? "-" : (d.epochCommitment ?? "?")}`;
     const variants = new Map<string, string[]>();
     for (const { agent, d } of list) {
       const k = key(d);
@@ -63,5 +72,6 @@ export function checkConvergence(history: readonly HistoryEntry[], opts: { label
   }
   if (problems.length > 0) return { name: "convergence", verdict: "fail", message: problems.join("; "), subjects };
   const n = [...byGroup.values()].reduce((a, l) => a + l.length, 0);
-  return { name: "convergence", verdict: "pass", message: `${byGroup.size} group(s), ${n} online member view(s) agree on epoch, members and epoch commitment` };
+  const scope = weakGroups.length === 0 ? "epoch, members and epoch commitment" : `epoch, members and epoch commitment; epoch and members only for group ${weakGroups.join(", ")}`;
+  return { name: "convergence", verdict: "pass", message: `${byGroup.size} group(s), ${n} online member view(s) agree on ${scope}` };
 }
