@@ -1461,8 +1461,12 @@ class Engine implements MarmotEngine {
       const stub = { id: kp.eventId, kind: 443, pubkey: this.pubkey, tags: [], content: "", created_at: 0, sig: "" } as NostrEvent;
       followUps.push(buildKeyPackageDeletionEvent(this.sk, stub, Math.max(now, unwrapped.rumor.created_at) + 1));
     }
-    this.keyPackages.delete(kp.ref);
-    await this.storage.delete(`kp/${kp.ref}`);
+    // A legacy (443) last-resort KeyPackage has no replacement under the same slot: it stays usable
+    // (R0: "delete the KeyPackage unless it is last resort"). Everything else is consumed here.
+    if (!(kp.kind === 443 && kp.lastResort)) {
+      this.keyPackages.delete(kp.ref);
+      await this.storage.delete(`kp/${kp.ref}`);
+    }
     return [{ kind: "welcome", groupId: gid, epoch: state.groupContext.epoch, inviter, eventId, followUps }];
   }
 

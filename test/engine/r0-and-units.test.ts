@@ -53,6 +53,24 @@ describe("R0 legacy profile", () => {
     expect(w.followUps[0]!.tags).toContainEqual(["e", kp.id]);
   });
 
+  it("an R0 joiner keeps a last-resort 443 KeyPackage: a second group can still invite it", async () => {
+    const alice = await makeEngine("r0lr-a", { profile: "R0" });
+    const bob = await makeEngine("r0lr-b", { profile: "R0" });
+    const kp = await bob.createKeyPackage({ relays: RELAYS, now: T0, lastResort: true });
+    expect(kp.kind).toBe(443);
+    for (const [i, name] of ["first", "second"].entries()) {
+      const g = await alice.createGroup({ name, relays: RELAYS, now: T0 + 10 * i });
+      const p = await alice.inviteMembers(g.groupId, [kp], T0 + 10 * i + 1);
+      const conf = await alice.confirmCommit(p.id);
+      const [o] = await deliver([bob], conf.welcomes, T0 + 10 * i + 2);
+      expect(o!.map((x) => (x.kind === "rejected" ? `rejected ${x.error.code}` : x.kind))).toEqual(["welcome"]);
+      const w = o![0]!;
+      // Nothing to delete or rotate: the last-resort KeyPackage stays published and usable.
+      if (w.kind === "welcome") expect(w.followUps).toEqual([]);
+    }
+    expect(bob.groups().map((g) => g.groupData.name).sort()).toEqual(["first", "second"]);
+  });
+
   it("R1 445 content is base64 of at least nonce + tag (28 bytes)", async () => {
     const r1 = await makeEngine("mix-1");
     const g = await r1.createGroup({ name: "g", relays: RELAYS, now: T0 });
