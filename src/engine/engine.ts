@@ -763,26 +763,32 @@ class Engine implements MarmotEngine {
       const groupId = this.rb(32);
       const extensions: GroupContextExtension[] = [makeRequiredCapabilities({ profile: this.profile }), makeGroupDataExtension(data)];
       const state = await mlsCreateGroup({ context: this.ctx, groupId, keyPackage: publicPackage, privateKeyPackage: privatePackage, extensions });
-      const gid = bytesToHex(groupId);
-      const rec: GroupRec = {
-        groupId: gid,
-        state,
-        data: readGroupDataExtension(state.groupContext.extensions),
-        active: true,
-        leaving: false,
-        keys: new Map([[state.groupContext.epoch, await this.epochKeys(state)]]),
-        snapshots: new Map(),
-        applied: new Map(),
-        held: [],
-        retryHeld: false,
-        storedSnapshots: new Set(),
-        storedHist: new Map(),
-      };
-      this.groupsById.set(gid, rec);
-      this.byNostrGroupId.set(bytesToHex(rec.data.nostrGroupId), gid);
-      await this.persistGroup(rec);
+      const rec = await this.adoptGroup(state, readGroupDataExtension(state.groupContext.extensions));
       return this.summary(rec);
     });
+  }
+
+  /** Register a group this engine just created or joined, and persist it. */
+  private async adoptGroup(state: ClientState, data: MarmotGroupData): Promise<GroupRec> {
+    const gid = bytesToHex(state.groupContext.groupId);
+    const rec: GroupRec = {
+      groupId: gid,
+      state,
+      data,
+      active: true,
+      leaving: false,
+      keys: new Map([[state.groupContext.epoch, await this.epochKeys(state)]]),
+      snapshots: new Map(),
+      applied: new Map(),
+      held: [],
+      retryHeld: false,
+      storedSnapshots: new Set(),
+      storedHist: new Map(),
+    };
+    this.groupsById.set(gid, rec);
+    this.byNostrGroupId.set(bytesToHex(data.nostrGroupId), gid);
+    await this.persistGroup(rec);
+    return rec;
   }
 
   /** The current state without pending proposals (so a commit only carries what we put in it). */
@@ -1432,24 +1438,8 @@ class Engine implements MarmotEngine {
       // KeyPackage untouched on every failure.
       return [rejection(e, eventId)];
     }
-    const gid = bytesToHex(state.groupContext.groupId);
-    const rec: GroupRec = {
-      groupId: gid,
-      state,
-      data,
-      active: true,
-      leaving: false,
-      keys: new Map([[state.groupContext.epoch, await this.epochKeys(state)]]),
-      snapshots: new Map(),
-      applied: new Map(),
-      held: [],
-      retryHeld: false,
-      storedSnapshots: new Set(),
-      storedHist: new Map(),
-    };
-    this.groupsById.set(gid, rec);
-    this.byNostrGroupId.set(bytesToHex(data.nostrGroupId), gid);
-    await this.persistGroup(rec);
+    const rec = await this.adoptGroup(state, data);
+    const gid = rec.groupId;
     this.seenIds.add(eventId);
     // Consume and rotate the KeyPackage: a new one under the same `d` (30443), old private keys deleted.
     const followUps: NostrEvent[] = [];

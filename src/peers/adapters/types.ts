@@ -4,7 +4,7 @@
  * speak, and how to open a transport to one peer.
  */
 import type { ProtocolProfile } from "../../profile.ts";
-import type { StepType } from "../../scenarios/types.ts";
+import { STEP_TYPES, type StepType } from "../../scenarios/types.ts";
 import type { PeerTransport } from "../peer-agent.ts";
 
 export interface PeerOpenOptions {
@@ -36,22 +36,4 @@ export interface PeerAdapter {
 }
 
 /** Every step type; adapters that can do everything list these. */
-export const ALL_STEPS: readonly StepType[] = [
-  "create-group",
-  "invite",
-  "remove",
-  "self-update",
-  "update-group-data",
-  "leave",
-  "send",
-  "offline",
-  "online",
-  "restart",
-  "advance-time",
-  "fault",
-  "wait-for-convergence",
-  "assert",
-  "publish-key-package",
-  "rotate-key-package",
-  "delete-key-package",
-];
+export const ALL_STEPS: readonly StepType[] = STEP_TYPES;
