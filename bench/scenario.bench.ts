@@ -6,8 +6,10 @@
  *   npm run bench:scenario:short           # 40 members (CI form)
  *   npm run campaign:churn150              # 150 members (full form)
  *   MEMBERS=60 READDS=0 node --import tsx bench/scenario.bench.ts
+ *   WORKERS=2 npm run campaign:churn150     # engines on 2 worker threads (default "auto", see defaultWorkerCount)
+ *   HARNESS_ONLY=1 WORKERS=2 npm run campaign:churn150   # skip the raw replica
  *
- * Reports wall time, CPU time and peak RSS for both, and the harness's verdict.
+ * Reports wall time, CPU time (all threads) and peak RSS for both, and the harness's verdict.
  */
 import { writeFileSync, mkdirSync } from "node:fs";
 import { Bench } from "tinybench";
@@ -25,6 +27,7 @@ import { rawCreateGroup, rawIdentities, rawMlsContext } from "../test/support/ra
 import { buildCatalogueScenario } from "../src/scenarios/catalogue/index.ts";
 import { runScenario } from "../src/scenarios/runner.ts";
 import type { Scenario } from "../src/scenarios/types.ts";
+import { defaultWorkerCount, parseWorkerCount } from "../src/agents/worker-engine.ts";
 
 const MEMBERS = Number(process.env.MEMBERS ?? process.argv.find((a) => a.startsWith("--members="))?.split("=")[1] ?? 40);
 // Defaults avoid the two triggers of the ts-mls 2.0.0-rc.10 unmerged-leaves bug so that the run
@@ -39,6 +42,10 @@ const params = {
   ...(process.env.COMPLIANT_LIMIT ? { compliantLimit: Number(process.env.COMPLIANT_LIMIT) } : {}),
 };
 const RAW_ONLY = process.env.RAW_ONLY === "1";
+// HARNESS_ONLY=1 skips the raw ts-mls replica (e.g. to compare worker settings on the same machine state)
+const HARNESS_ONLY = process.env.HARNESS_ONLY === "1";
+// Engine worker threads for the harness run: "auto" (cores − 1 from 20 agents on, 3+ cores; else 0), or 0 (in-process), 1, 2…
+const WORKERS = parseWorkerCount(process.env.WORKERS ?? process.argv.find((a) => a.startsWith("--workers="))?.split("=")[1] ?? "auto", "WORKERS / --workers=");
 
 interface Measure {
   wallMs: number;
@@ -136,19 +143,20 @@ async function rawReplica(s: Scenario): Promise<{ commits: number; messages: num
 }
 
 const scenario = buildCatalogueScenario("epoch-churn-150", { params });
-const out: Record<string, unknown> = { members: MEMBERS, params };
+const workerCount = WORKERS === "auto" ? defaultWorkerCount(scenario.agents.length) : WORKERS;
+const out: Record<string, unknown> = { members: MEMBERS, params, workers: workerCount };
 const bench = new Bench({ iterations: 1, time: 0, warmup: false });
 if (!RAW_ONLY) bench.add(`harness epoch-churn (${MEMBERS} members)`, async () => {
   let verdict = "";
   const m = await measure(async () => {
-    const { result } = await runScenario(scenario, { catalogueName: "epoch-churn-150", replayFlags: `--members ${MEMBERS}` });
+    const { result } = await runScenario(scenario, { catalogueName: "epoch-churn-150", replayFlags: `--members ${MEMBERS}`, workers: WORKERS });
     verdict = `${result.verdict}${result.failures.length ? ` (${result.failures.slice(0, 2).join(" | ").slice(0, 300)})` : ""}`;
     out.notes = result.notes;
     out.commitCost = result.metrics.commitCost.slice(-3);
   });
   out.harness = { ...m, verdict };
 });
-bench.add(`raw ts-mls, same MLS work (${MEMBERS} members)`, async () => {
+if (!HARNESS_ONLY) bench.add(`raw ts-mls, same MLS work (${MEMBERS} members)`, async () => {
   let counts = {};
   const m = await measure(async () => {
     counts = await rawReplica(scenario);
@@ -160,18 +168,18 @@ for (const t of bench.tasks) {
   const res = t.result as unknown as { error?: unknown; state?: string } | undefined;
   if (res?.error) console.error(`${t.name} failed:`, res.error);
 }
-if (!out.raw) {
+if (!out.raw && !HARNESS_ONLY) {
   // run it plainly to show the error
   await rawReplica(scenario);
 }
 const h = (out.harness ?? { wallMs: NaN, cpuMs: NaN, peakRssMB: NaN, verdict: "not run" }) as Measure & { verdict: string };
-const r = out.raw as Measure;
-console.log(`epoch-churn-150 at ${MEMBERS} members (readds=${READDS}, memberUpdates=${params.memberUpdates})`);
+const r = (out.raw ?? { wallMs: NaN, cpuMs: NaN, peakRssMB: NaN }) as Measure;
+console.log(`epoch-churn-150 at ${MEMBERS} members (readds=${READDS}, memberUpdates=${params.memberUpdates}, engine workers=${workerCount})`);
 console.log("| run | wall s | CPU s | peak RSS MB |");
 console.log("|---|---:|---:|---:|");
-console.log(`| harness (agents + simulated relay + checkers) | ${(h.wallMs / 1000).toFixed(1)} | ${(h.cpuMs / 1000).toFixed(1)} | ${h.peakRssMB} |`);
+console.log(`| harness (agents + simulated relay + checkers, ${workerCount ? `${workerCount} engine workers` : "in-process"}) | ${(h.wallMs / 1000).toFixed(1)} | ${(h.cpuMs / 1000).toFixed(1)} | ${h.peakRssMB} |`);
 console.log(`| raw ts-mls, same MLS work | ${(r.wallMs / 1000).toFixed(1)} | ${(r.cpuMs / 1000).toFixed(1)} | ${r.peakRssMB} |`);
 console.log(`harness / raw wall: ${(h.wallMs / r.wallMs).toFixed(2)}x; verdict: ${h.verdict}`);
 console.log(JSON.stringify({ raw: out.raw, notes: out.notes, commitCost: out.commitCost }));
 mkdirSync("reports/bench", { recursive: true });
-writeFileSync(`reports/bench/scenario-${MEMBERS}.json`, JSON.stringify(out, null, 2) + "\n");
+writeFileSync(`reports/bench/scenario-${MEMBERS}-w${workerCount}.json`, JSON.stringify(out, null, 2) + "\n");

@@ -213,7 +213,8 @@ export function normalizeHistory(entries: readonly HistoryEntry[]): HistoryEntry
         }
         return o;
       }
-      if (key === "content" && v.length > 64) return `<${v.length} chars>`;
+      // long text and recorded blob bytes (base64, media runs): their length is the structure
+      if ((key === "content" || key === "blobB64") && v.length > 64) return `<${v.length} chars>`;
       // messages quoting ids (whole or shortened, e.g. "OK 10ad0a10 true"): replace embedded hex runs;
       // loopback servers (Blossom, WebSocket relays) listen on whatever port was free
       return v.replace(/(\/\/(?:127\.0\.0\.1|localhost)):\d+/g, "$1:<port>").replace(/\b[0-9a-f]{8,}\b/g, (m) => {
@@ -310,15 +311,21 @@ export interface HistoryKeyring {
 /** Shapes follow the compliance checker's keyring (src/checkers/compliance/keyring.ts). */
 export type HistoryObservation =
   | { kind: "application"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; sender: string; rumor?: unknown }
-  | { kind: "commit"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; committer?: string; decision: "applied" | "rolled-back" | "rejected" }
+  | { kind: "commit"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; committer?: string; decision: "applied" | "rolled-back" | "rejected"; removed?: string[] }
   | { kind: "proposal"; agent: string; eventId: string; nostrGroupId?: string; epoch: number; sender: string; proposal: string }
   | { kind: "welcome"; eventId: string; recipient: string; joined: boolean; nostrGroupId?: string }
-  | { kind: "rejected"; agent: string; eventId: string; code: string; message: string };
+  | { kind: "rejected"; agent: string; eventId: string; code: string; message: string }
+  | { kind: "media"; agent: string; eventId: string; url: string; nostrGroupId?: string; epoch?: number; blobSha256?: string; blob?: string }
+  | { kind: "group-image"; agent: string; nostrGroupId: string; epoch?: number; groupData: string; blob?: string; uploadPubkey?: string }
+  | { kind: "group-state"; nostrGroupId: string; epoch: number; leaves: Record<string, string> };
 
 /**
  * Build the keyring from the history: every `epoch-keys` entry (one per agent per epoch change,
  * so every epoch's key is kept), the agents' secret keys (recorded at start as `identity` info
- * entries with `secretKey`), and observations from decrypt / commit-applied / reject entries.
+ * entries with `secretKey`), and observations from decrypt / commit-applied / reject entries, plus
+ * what the checker's media, group-image and credential rules need: `media` (ok: a member accepted a
+ * fetched blob), `group-image` (the setter's upload, members' fetches) and `epoch` entries with
+ * `leaves` (leaf index of each member).
  */
 export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyring {
   const keys = new Map<string, HistoryKeyring["groupEventKeys"][number]>();
@@ -329,6 +336,8 @@ export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyri
   const appliedAt = new Map<string, string>();
   const commitObs = new Map<string, Extract<HistoryObservation, { kind: "commit" }>>();
   const processed = new Set<string>();
+  const media: Extract<HistoryObservation, { kind: "media" }>[] = [];
+  const blobs = new Map<string, string>();
   for (const e of entries) {
     const d = e.data;
     if (e.op === "epoch-keys") {
@@ -363,7 +372,8 @@ export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyri
       const existing = commitObs.get(obsKey);
       if (existing) existing.decision = "applied";
       else {
-        const o: Extract<HistoryObservation, { kind: "commit" }> = { kind: "commit", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch, ...(d.committer ? { committer: String(d.committer) } : {}), decision: "applied" };
+        const removed = Array.isArray(d.removed) ? d.removed.filter((x): x is string => typeof x === "string") : [];
+        const o: Extract<HistoryObservation, { kind: "commit" }> = { kind: "commit", agent: e.actor, eventId: String(d.eventId), nostrGroupId: d.nostrGroupId as string | undefined, epoch, ...(d.committer ? { committer: String(d.committer) } : {}), decision: "applied", ...(removed.length > 0 ? { removed } : {}) };
         commitObs.set(obsKey, o);
         observations.push(o);
       }
@@ -375,11 +385,43 @@ export function historyToKeyring(entries: readonly HistoryEntry[]): HistoryKeyri
     } else if (e.op === "welcome" && e.type === "ok") {
       processed.add(`${e.actor}|${String(d.eventId)}`);
       observations.push({ kind: "welcome", eventId: String(d.eventId), recipient: String(d.recipient ?? ""), joined: true, nostrGroupId: d.nostrGroupId as string | undefined });
+    } else if (e.op === "media" && e.type === "ok" && typeof d.eventId === "string" && typeof d.url === "string") {
+      // what a member accepted: the blob it fetched and decrypted (its bytes travel once per run, on
+      // whichever record fetched them first, keyed by their measured SHA-256)
+      if (once(`m:${e.actor}|${d.eventId}|${d.url}`)) {
+        const o: Extract<HistoryObservation, { kind: "media" }> = { kind: "media", agent: e.actor, eventId: d.eventId, url: d.url };
+        if (typeof d.nostrGroupId === "string") o.nostrGroupId = d.nostrGroupId;
+        if (d.epoch !== undefined) o.epoch = Number(d.epoch);
+        if (typeof d.blobSha256 === "string") o.blobSha256 = d.blobSha256;
+        media.push(o);
+        observations.push(o);
+      }
+      if (typeof d.blobSha256 === "string" && typeof d.blobB64 === "string") blobs.set(d.blobSha256, d.blobB64);
+    } else if (e.op === "group-image" && e.type === "ok" && typeof d.nostrGroupId === "string" && typeof d.groupData === "string") {
+      // the setter's upload (its bytes and upload identity) and members' fetches that kept the bytes
+      const blob = typeof d.blobB64 === "string" ? d.blobB64 : undefined;
+      const uploadPubkey = typeof d.uploadPubkey === "string" ? d.uploadPubkey : undefined;
+      if ((blob !== undefined || uploadPubkey !== undefined) && once(`gi:${e.actor}|${d.nostrGroupId}|${d.groupData}`)) {
+        observations.push({ kind: "group-image", agent: e.actor, nostrGroupId: d.nostrGroupId, ...(d.epoch !== undefined ? { epoch: Number(d.epoch) } : {}), groupData: d.groupData, ...(blob !== undefined ? { blob } : {}), ...(uploadPubkey !== undefined ? { uploadPubkey } : {}) });
+      }
+    } else if (e.op === "epoch" && Array.isArray(d.leaves) && Array.isArray(d.members) && typeof d.nostrGroupId === "string") {
+      // leaf index → credential identity per epoch (MIP00-CR-01); members agreeing on an epoch's
+      // leaves give one observation (150-member runs would otherwise carry one per member)
+      const leaves: Record<string, string> = {};
+      (d.members as unknown[]).forEach((m, i) => {
+        const leaf = (d.leaves as unknown[])[i];
+        if (typeof m === "string" && typeof leaf === "number" && leaf >= 0) leaves[String(leaf)] = m;
+      });
+      if (once(`gs:${d.nostrGroupId}|${String(d.epoch)}|${JSON.stringify(leaves)}`)) observations.push({ kind: "group-state", nostrGroupId: d.nostrGroupId, epoch: Number(d.epoch), leaves });
     } else if (e.op === "reject") {
       // a replay of an event this agent already processed (e.g. its own Welcome fetched again after a restart) is not a new decision
       if (processed.has(`${e.actor}|${String(d.eventId)}`)) continue;
       observations.push({ kind: "rejected", agent: e.actor, eventId: String(d.eventId), code: String(d.code), message: String(d.message ?? "") });
     }
+  }
+  for (const o of media) {
+    const b = o.blobSha256 !== undefined ? blobs.get(o.blobSha256) : undefined;
+    if (b !== undefined) o.blob = b;
   }
   return {
     groupEventKeys: [...keys.values()].sort((a, b) => (a.nostrGroupId < b.nostrGroupId ? -1 : a.nostrGroupId > b.nostrGroupId ? 1 : a.epoch - b.epoch)),

@@ -13,15 +13,27 @@ import type { Clock } from "../sim/clock.ts";
  */
 export class IoGate {
   private waits = 0;
+  private wake: (() => void)[] = [];
   get waiting(): number {
     return this.waits;
   }
+  /** Resolves at the next change of `waiting` (a driver sleeps on it instead of polling). */
+  changed(): Promise<void> {
+    return new Promise<void>((resolve) => this.wake.push(resolve));
+  }
+  private notify(): void {
+    const w = this.wake;
+    this.wake = [];
+    for (const f of w) f();
+  }
   async wait<T>(p: Promise<T>): Promise<T> {
     this.waits++;
+    this.notify();
     try {
       return await p;
     } finally {
       this.waits--;
+      this.notify();
     }
   }
 }
@@ -49,4 +61,10 @@ export interface AgentContext {
   blossomUrl?: string;
   /** How long catch-up waits for EOSE, ms. Default 10 000. */
   eoseTimeoutMs?: number;
+  /**
+   * Runs work started ahead of its turn (`Agent.prefetch`) for in-process engines one piece at a
+   * time, so that per-call timings stay meaningful. Absent: such work starts at once (engines on
+   * worker threads, whose workers queue it themselves).
+   */
+  serialCompute?: <T>(work: () => Promise<T>) => Promise<T>;
 }

@@ -13,8 +13,7 @@
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import type { Event as NostrEvent, Filter } from "nostr-tools";
 import { unwrapEvent } from "nostr-tools/nip59";
-import { BlossomClient } from "../blossom/client.ts";
-import { blobAddressFromUrl, decryptMedia, encryptMedia, parseImetaTag } from "../engine/mip04-media.ts";
+import { AgentMedia } from "../blossom/agent-media.ts";
 import { getPublicKey } from "nostr-tools/pure";
 import type { EngineOptions, EngineQuirks, GroupSummary, MarmotEngine, PendingCommit, ProcessOutcome } from "../engine/api.ts";
 import type { EngineStorage } from "../engine/storage.ts";
@@ -23,6 +22,7 @@ import type { ProtocolProfile } from "../profile.ts";
 import type { PublishAck, RelayConnection, RelaySubscription } from "../relays/types.ts";
 import type { CatchUpMode, QuirkName } from "../scenarios/types.ts";
 import type { AgentContext } from "./context.ts";
+import { isTimedEngine } from "./worker-engine.ts";
 import type { Agent, AgentGroupView, CatchUpReport, CommitReport, ProbeOutcome, SendRequest } from "./types.ts";
 
 export class AgentError extends HarnessError {}
@@ -70,6 +70,20 @@ interface Inbound {
   relay: string;
 }
 
+/** The engine's answer to one event, computed ahead of its turn or in place. */
+interface Computed {
+  outcomes?: ProcessOutcome[];
+  error?: unknown;
+  /** Engine time, ms (metrics only). */
+  ms: number;
+}
+
+interface Ahead {
+  eventId: string;
+  before: GroupSummary | undefined;
+  result: Promise<Computed>;
+}
+
 export class EngineAgent implements Agent {
   readonly name: string;
   readonly pubkey: string;
@@ -87,6 +101,12 @@ export class EngineAgent implements Agent {
   private readonly keyPackages: NostrEvent[] = [];
   private keyPackageD: string | undefined;
   private readonly sentAt = new Map<string, number>();
+  /** MIP-04 attachments and MIP-01 group images (src/blossom/agent-media.ts). */
+  private readonly media: AgentMedia;
+  /** Our last confirmed re-keying commit per group and whom it kept out (see rekeyAgainIfLost). */
+  private readonly rekeys = new Map<string, { epoch: number; removed: string[] }>();
+  /** Engine work started ahead for the first waiting event (`prefetch`). */
+  private ahead: Ahead | undefined;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -95,6 +115,8 @@ export class EngineAgent implements Agent {
     this.name = opts.name;
     this.pubkey = getPublicKey(opts.secretKey);
     this.quirks = [...(opts.quirks ?? [])];
+    const rb = opts.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
+    this.media = new AgentMedia({ name: opts.name, engine: () => this.engine, secretKey: opts.secretKey, randomBytes: rb, blossomUrl: ctx.blossomUrl, rec: (t, op, d) => this.rec(t, op, d), recordedKeys: ctx.recordedKeys });
   }
 
   private hasQuirk(q: QuirkName): boolean {
@@ -112,7 +134,7 @@ export class EngineAgent implements Agent {
   capabilities(): string[] {
     const caps = ["restart", "profile:R1", "profile:R0", "spoof-author"];
     if (this.opts.outOfBandRatchetTree) caps.push("out-of-band-tree");
-    if (this.ctx.blossomUrl) caps.push("media");
+    if (this.ctx.blossomUrl) caps.push("media", "group-image", "media-probe", "media-tamper", ...((this.opts.profile ?? "R1") === "R0" ? [] : ["group-image-v2"]));
     for (const q of this.quirks) caps.push(`quirk:${q}`);
     return caps;
   }
@@ -155,6 +177,12 @@ export class EngineAgent implements Agent {
   }
 
   async stop(): Promise<void> {
+    if (this.ahead) {
+      // stopping: nothing drives the relays any more, so the answer is not applied
+      const pending = this.ahead.result;
+      this.ahead = undefined;
+      await pending;
+    }
     this.closeSubs();
     for (const c of this.conns.values()) await c.close();
     this.conns.clear();
@@ -264,7 +292,7 @@ export class EngineAgent implements Agent {
     });
     await this.snapshot(pending.groupId, "commit");
     for (const o of conf.outcomes ?? []) await this.recordOutcome(o, 0, undefined);
-    await this.publishFollowUp(conf.followUpCommit, action, 0);
+    await this.publishFollowUp(conf.followUpCommit, action, 0, removed);
     const wrapBytes: number[] = [];
     for (const w of conf.welcomes) {
       wrapBytes.push(JSON.stringify(w).length);
@@ -283,7 +311,7 @@ export class EngineAgent implements Agent {
    * follow-up, boundedly. The `skipRekeyAfterRemove` quirk drops it (reproduces the gap on purpose).
    * Never throws: the commit that asked for it is already applied.
    */
-  private async publishFollowUp(next: PendingCommit | undefined, cause: string, depth: number): Promise<void> {
+  private async publishFollowUp(next: PendingCommit | undefined, cause: string, depth: number, removed: string[] = []): Promise<void> {
     if (!next) return;
     if (this.hasQuirk("skipRekeyAfterRemove")) {
       this.engine.abandonCommit(next.id);
@@ -318,9 +346,36 @@ export class EngineAgent implements Agent {
       return;
     }
     this.rec("ok", "commit", { action, groupId: next.groupId, eventId: next.event.id, epoch: Number(conf.epoch), added: [], removed: [], welcomes: conf.welcomes.length });
+    if (removed.length) this.rekeys.set(next.groupId, { epoch: Number(conf.epoch), removed });
     await this.snapshot(next.groupId, "commit");
     for (const o of conf.outcomes ?? []) await this.recordOutcome(o, 0, undefined);
-    await this.publishFollowUp(conf.followUpCommit, action, depth + 1);
+    await this.publishFollowUp(conf.followUpCommit, action, depth + 1, removed);
+  }
+
+  /**
+   * Our re-keying commit can still lose a commit race (a competing commit for the same epoch wins and
+   * our branch is rolled back). If whoever we removed is still out of the group, the group again has
+   * no commit with a path since their removal: re-key once more, with a self-update.
+   */
+  private async rekeyAgainIfLost(o: Extract<ProcessOutcome, { kind: "commit" }>): Promise<void> {
+    const r = this.rekeys.get(o.groupId);
+    if (!r) return;
+    if (!o.rolledBack) {
+      if (o.epoch > BigInt(r.epoch)) this.rekeys.delete(o.groupId); // buried under a later commit
+      return;
+    }
+    if (o.epoch > BigInt(r.epoch)) return; // the race was over a later epoch: our re-key stands
+    this.rekeys.delete(o.groupId);
+    const g = this.engine.group(o.groupId);
+    if (!g?.active || !this.online || this.hasQuirk("skipRekeyAfterRemove")) return;
+    const stillOut = r.removed.filter((m) => !g.members.includes(m));
+    if (stillOut.length === 0) return; // the removal itself lost: nobody to keep out
+    this.rec("info", "note", { text: `re-keying commit lost a commit race to ${o.eventId.slice(0, 12)}; re-keying again`, groupId: o.groupId });
+    try {
+      await this.commitWith("rekey-after-remove", o.groupId, () => this.engine.selfUpdate(o.groupId, this.nowS()), [], []);
+    } catch (e) {
+      this.rec("info", "note", { text: `re-keying again failed: ${(e as Error).message}`, groupId: o.groupId });
+    }
   }
 
   async provideOutOfBandTree(treeHex: string): Promise<void> {
@@ -563,7 +618,7 @@ export class EngineAgent implements Agent {
     let ev: NostrEvent;
     try {
       const tags = [...(message.tags ?? [])];
-      if (message.media) tags.push(await this.uploadMedia(groupId, message.media));
+      if (message.media) tags.push(await this.media.upload(groupId, message.media));
       const inner = { kind: message.kind ?? 9, content: message.content, ...(tags.length ? { tags } : {}) };
       ev = message.spoofAuthor ? await this.sendSpoofed(groupId, inner, message.spoofAuthor) : await this.engine.sendMessage(groupId, inner, this.nowS());
     } catch (e) {
@@ -594,40 +649,19 @@ export class EngineAgent implements Agent {
     }
   }
 
-  /** MIP-04: encrypt seeded content under the current epoch's media exporter, upload it, return the imeta tag. */
-  private async uploadMedia(groupId: string, media: { filename: string; mimeType: string; bytes: number }): Promise<string[]> {
-    if (!this.ctx.blossomUrl) throw new AgentError("NO_BLOSSOM", `${this.name} has no Blossom server for media`);
-    const ins = await this.engine.inspect(groupId);
-    const k = ins.epochKeys.find((x) => x.epoch === ins.epoch);
-    if (!k) throw new AgentError("NO_MEDIA_KEY", `${this.name} has no media exporter for epoch ${ins.epoch}`);
-    const rb = this.opts.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n)));
-    const data = rb(media.bytes);
-    const enc = encryptMedia({ exporterSecret: k.mediaExporter, data, mime: media.mimeType, filename: media.filename, randomBytes: rb });
-    const client = new BlossomClient(this.ctx.blossomUrl, { secretKey: this.opts.secretKey });
-    const desc = await client.upload(enc.ciphertext, { type: "application/octet-stream" });
-    this.rec("ok", "media-upload", { groupId, filename: media.filename, bytes: media.bytes, sha256Plain: bytesToHex(enc.sha256Plain), blob: bytesToHex(enc.sha256Cipher), epoch: ins.epoch });
-    return enc.imeta(desc.url);
+  /** MIP-01 group image: upload the new image with its upload identity, commit the fields, delete the old blob. */
+  async setGroupImage(groupId: string, opts: { bytes: number; version: 1 | 2; clear?: boolean }): Promise<CommitReport & { imageHash?: string; deletedBy?: string | null }> {
+    this.requireOnline("set the group image");
+    this.requireGroup(groupId);
+    const plan = await this.media.prepareImage(groupId, opts);
+    const rep = await this.commitWith("set-group-image", groupId, () => this.engine.updateGroupData(groupId, AgentMedia.fields(plan), this.nowS()), [], []);
+    const { deletedBy } = await this.media.afterImageCommit(plan);
+    return { ...rep, ...(plan.change.prepared ? { imageHash: plan.change.prepared.sha256 } : {}), deletedBy };
   }
 
-  /** MIP-04 receive side: fetch each attachment, decrypt it with the message epoch's media exporter, check its hash. */
-  private async fetchMedia(o: Extract<ProcessOutcome, { kind: "application" }>): Promise<void> {
-    const imetas = o.rumor.tags.filter((t) => t[0] === "imeta");
-    if (imetas.length === 0 || !this.ctx.blossomUrl) return;
-    for (const tag of imetas) {
-      try {
-        const ins = await this.engine.inspect(o.groupId);
-        const k = ins.epochKeys.find((x) => x.epoch === o.epoch);
-        if (!k) throw new AgentError("NO_MEDIA_KEY", `no media exporter retained for epoch ${o.epoch}`);
-        const meta = parseImetaTag(tag);
-        const address = blobAddressFromUrl(meta.url);
-        if (!address) throw new AgentError("MEDIA_NO_BLOB_ADDRESS", `imeta url has no blob address: ${meta.url}`);
-        const blob = await new BlossomClient(this.ctx.blossomUrl).download(address);
-        const plain = decryptMedia({ exporterSecret: k.mediaExporter, blob, imeta: meta });
-        this.rec("ok", "media", { eventId: o.eventId, groupId: o.groupId, filename: plain.filename, bytes: plain.data.length, sha256Plain: bytesToHex(meta.sha256Plain) });
-      } catch (e) {
-        this.rec("fail", "media", { eventId: o.eventId, groupId: o.groupId, code: e instanceof HarnessError ? e.code : "MEDIA_ERROR", message: (e as Error).message });
-      }
-    }
+  /** Media secrecy probe: every media exporter this agent ever held for the group, on each attachment. */
+  async probeMedia(groupId: string, attachments: { eventId: string; imeta: string[] }[]): Promise<{ eventId: string; outcome: "decrypted" | "failed"; code?: string }[]> {
+    return this.media.probe(groupId, attachments);
   }
 
   // ---------------------------------------------------------------- inbound
@@ -635,30 +669,78 @@ export class EngineAgent implements Agent {
   async processInbox(): Promise<number> {
     let n = 0;
     while (this.inbox.length > 0) {
-      const { event, relay } = this.inbox.shift() as Inbound;
-      if (this.seenIds.has(event.id)) continue;
-      this.seenIds.add(event.id);
-      this.ctx.history.noteEvent(event, relay, { relay });
-      this.rec("info", "receive", { eventId: event.id, relay, kind: event.kind });
-      await this.handle(event);
-      n++;
+      const entry = this.inbox.shift() as Inbound;
+      if (await this.processEntry(entry)) n++;
     }
     return n;
   }
 
-  private async handle(event: NostrEvent): Promise<ProcessOutcome[]> {
-    if (event.created_at > this.cursor) this.cursor = event.created_at;
+  private async processEntry({ event, relay }: Inbound): Promise<boolean> {
+    if (this.seenIds.has(event.id)) return false;
+    this.seenIds.add(event.id);
+    this.ctx.history.noteEvent(event, relay, { relay });
+    this.rec("info", "receive", { eventId: event.id, relay, kind: event.kind });
+    const ahead = this.ahead?.eventId === event.id ? this.ahead : undefined;
+    if (ahead) this.ahead = undefined;
+    await this.handle(event, ahead);
+    return true;
+  }
+
+  /**
+   * Compute phase: start the engine's work on the first unseen waiting event, at the current time,
+   * recording nothing. `processInbox()` picks the result up when it reaches that event.
+   */
+  prefetch(): void {
+    if (this.ahead || !this.online) return;
+    const next = this.inbox.find((i) => !this.seenIds.has(i.event.id));
+    if (!next) return;
+    const event = next.event;
     const before = event.kind === 445 ? this.groupForH(event) : undefined;
+    const now = this.nowS();
+    const work = (): Promise<Computed> => this.compute(event, now);
+    this.ahead = { eventId: event.id, before, result: this.ctx.serialCompute ? this.ctx.serialCompute(work) : work() };
+  }
+
+  /** Apply work started ahead (before going offline, restarting or stopping): nothing computed is left unrecorded. */
+  private async drainAhead(): Promise<void> {
+    while (this.ahead) {
+      const entry = this.inbox.shift();
+      if (!entry) {
+        // the event left the inbox without being applied: should not happen; keep the engine quiet
+        await this.ahead.result;
+        this.ahead = undefined;
+        return;
+      }
+      await this.processEntry(entry);
+    }
+  }
+
+  private async compute(event: NostrEvent, now: number): Promise<Computed> {
     const t0 = performance.now();
-    let outcomes: ProcessOutcome[];
     try {
-      outcomes = await this.engine.processEvent(event, this.nowS());
-    } catch (e) {
+      if (isTimedEngine(this.engine)) {
+        const r = await this.engine.processEventTimed(event, now);
+        return { outcomes: r.outcomes, ms: r.ms };
+      }
+      const outcomes = await this.engine.processEvent(event, now);
+      return { outcomes, ms: performance.now() - t0 };
+    } catch (error) {
+      return { error, ms: performance.now() - t0 };
+    }
+  }
+
+  private async handle(event: NostrEvent, ahead?: Ahead): Promise<ProcessOutcome[]> {
+    if (event.created_at > this.cursor) this.cursor = event.created_at;
+    const before = ahead ? ahead.before : event.kind === 445 ? this.groupForH(event) : undefined;
+    const r = ahead ? await ahead.result : await this.compute(event, this.nowS());
+    if (r.error !== undefined || !r.outcomes) {
+      const e = r.error;
       const code = e instanceof HarnessError ? e.code : "ENGINE_THREW";
       this.rec("fail", "reject", { eventId: event.id, code, message: (e as Error).message, threw: true });
       return [];
     }
-    const ms = performance.now() - t0;
+    const outcomes = r.outcomes;
+    const ms = r.ms;
     const joined: string[] = [];
     for (const o of outcomes) {
       await this.recordOutcome(o, ms, before);
@@ -738,7 +820,7 @@ export class EngineAgent implements Agent {
           content: o.rumor.content,
           rumor: { id: o.rumor.id, pubkey: o.rumor.pubkey, created_at: o.rumor.created_at, kind: o.rumor.kind, tags: o.rumor.tags, content: o.rumor.content },
         });
-        await this.fetchMedia(o);
+        await this.media.onApplication(o, this.catchingUp);
         return;
       }
       case "commit": {
@@ -759,16 +841,19 @@ export class EngineAgent implements Agent {
           this.rec("info", "removed", { groupId: o.groupId, epoch: o.epoch });
           this.resubscribe(this.cursor || this.nowS());
         } else await this.snapshot(o.groupId, "commit-applied");
+        if (o.groupDataChanged && !o.selfRemoved) await this.media.onGroupData(o.groupId, this.catchingUp);
         // A leaving member republishes its SelfRemove in each new epoch until someone commits it.
         for (const f of o.followUps ?? []) {
           if (this.online) await this.publish(f, "leave-republish", { groupId: o.groupId, epoch: o.epoch });
         }
+        if (!o.selfRemoved) await this.rekeyAgainIfLost(o);
         return;
       }
       case "welcome": {
         const g = this.engine.group(o.groupId);
         this.rec("ok", "welcome", { eventId: o.eventId, groupId: o.groupId, nostrGroupId: g?.nostrGroupId, epoch: o.epoch, inviter: o.inviter, recipient: this.pubkey });
         await this.snapshot(o.groupId, "welcome");
+        await this.media.onGroupData(o.groupId, this.catchingUp);
         for (const f of o.followUps) {
           if (this.online) {
             const acks = await this.publish(f, "welcome-follow-up", { groupId: o.groupId });
@@ -796,9 +881,12 @@ export class EngineAgent implements Agent {
     const g = this.engine.group(groupId);
     if (!g || !g.active) return;
     let commitment: string | undefined;
+    let leafOf: Map<string, number> | undefined;
     try {
       const ins = await this.engine.inspect(groupId);
       commitment = ins.epochCommitment;
+      if (ins.leaves) leafOf = new Map(ins.leaves.map((l) => [l.identity, l.index]));
+      this.media.remember(groupId, ins.epochKeys);
       // R0 opens 445s with the legacy exporter MLS-Exporter("nostr","nostr",32). Use the engine's own
       // R0 key when its inspection carries one; otherwise derive it at the current epoch (snapshots
       // follow every epoch change, so every epoch gets its key).
@@ -821,12 +909,15 @@ export class EngineAgent implements Agent {
     } catch (e) {
       this.rec("info", "note", { text: `inspect failed: ${(e as Error).message}` });
     }
-    this.rec("info", "epoch", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, members: [...g.members].sort(), admins: [...g.admins].sort(), epochCommitment: commitment, why });
+    const members = [...g.members].sort();
+    // leaves: leaf index of each member, aligned with `members` (compliance checker, MIP00-CR-01)
+    this.rec("info", "epoch", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, members, admins: [...g.admins].sort(), epochCommitment: commitment, why, ...(leafOf ? { leaves: members.map((m) => leafOf.get(m) ?? -1) } : {}) });
   }
 
   // ---------------------------------------------------------------- online / offline / restart
 
   async goOffline(): Promise<void> {
+    await this.drainAhead();
     // an online client is in sync up to now
     if (this.online) this.cursor = Math.max(this.cursor, this.nowS());
     this.closeSubs();
@@ -849,6 +940,8 @@ export class EngineAgent implements Agent {
       return await this.catchUpInner(mode);
     } finally {
       this.catchingUp = false;
+      // attachments are fetched once caught up, with the retained exporter of their epoch
+      await this.media.flushDeferred();
     }
   }
 
@@ -885,6 +978,7 @@ export class EngineAgent implements Agent {
   }
 
   async restart(): Promise<CatchUpReport> {
+    await this.drainAhead();
     this.rec("info", "restart", { durable: this.opts.durable });
     if (this.online) this.cursor = Math.max(this.cursor, this.nowS());
     this.closeSubs();

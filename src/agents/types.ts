@@ -59,7 +59,7 @@ export interface SendRequest {
   content: string;
   tags?: string[][];
   /** Attach an encrypted file (MIP-04, capability "media"): `bytes` of seeded content uploaded to Blossom. */
-  media?: { filename: string; mimeType: string; bytes: number };
+  media?: { filename: string; mimeType: string; bytes: number; wrongBlob?: boolean };
   /** Adversarial (capability "spoof-author"): claim this pubkey as the inner rumor's author. */
   spoofAuthor?: string;
 }
@@ -109,6 +109,13 @@ export interface Agent {
   hasWork(): boolean;
   /** Process waiting events (in arrival order); returns how many. */
   processInbox(): Promise<number>;
+  /**
+   * Optional: start the engine work for the first waiting event now, without recording anything
+   * (the compute phase). `processInbox()` later uses the result and records in order (the apply
+   * phase). The runner starts every busy agent's compute phase at once, so that engines on worker
+   * threads work in parallel, then applies agent by agent in the scenario's order.
+   */
+  prefetch?(): void;
 
   groupView(groupId: string): Promise<AgentGroupView | undefined>;
   groups(): Promise<AgentGroupView[]>;
@@ -118,4 +125,9 @@ export interface Agent {
 
   /** Secrecy probe: feed events and report what the agent made of them. */
   probe(events: NostrEvent[]): Promise<ProbeOutcome[]>;
+
+  /** MIP-01 group image (capability "group-image"): set, change or clear it; the old blob is deleted. */
+  setGroupImage?(groupId: string, opts: { bytes: number; version: 1 | 2; clear?: boolean }): Promise<CommitReport & { imageHash?: string; deletedBy?: string | null }>;
+  /** Media secrecy probe (capability "media-probe"): try every media key ever held on these attachments. */
+  probeMedia?(groupId: string, attachments: { eventId: string; imeta: string[] }[]): Promise<{ eventId: string; outcome: "decrypted" | "failed"; code?: string }[]>;
 }

@@ -67,11 +67,17 @@ export class BlossomClient {
     return this.opts.timeoutMs ? { timeout: this.opts.timeoutMs } : {};
   }
 
-  /** Upload bytes; checks the returned descriptor's sha256 and size. */
-  async upload(data: Uint8Array, opts: { type?: string } = {}): Promise<BlobDescriptor> {
+  /**
+   * Upload bytes; checks the returned descriptor's sha256 and size. `sha256` (hex), when the caller
+   * already has it (e.g. `EncryptedMedia.sha256Cipher`), saves hashing the blob again here; the
+   * server checks the body against it.
+   */
+  async upload(data: Uint8Array, opts: { type?: string; sha256?: string } = {}): Promise<BlobDescriptor> {
     const signer = this.requireSigner("upload");
-    const sha = sha256Hex(data);
+    const sha = opts.sha256?.toLowerCase() ?? sha256Hex(data);
     const body = new Blob([data as Uint8Array<ArrayBuffer>], { type: opts.type ?? "application/octet-stream" });
+    // blossom-client-sdk reads a Blob's hash from this symbol (its BlobHashSymbol) instead of copying and hashing the blob again
+    Reflect.set(body, Symbol.for("sha256"), sha);
     let desc: BlobDescriptor;
     try {
       desc = (await Actions.uploadBlob(this.server, body, {

@@ -4,6 +4,7 @@
  * the receiving side, pick the exporter of the message's epoch, fetch the blob and decrypt it.
  * Uses only the engine contract (engine/api.ts), never the engine's internals.
  */
+import { bytesToHex } from "@noble/hashes/utils.js";
 import type { MarmotEngine, NostrEvent, Rumor } from "../engine/api.ts";
 import {
   MediaError,
@@ -81,7 +82,7 @@ export async function sendMedia(opts: {
       ...(f.dim ? { dim: f.dim } : {}),
       ...(opts.randomBytes ? { randomBytes: opts.randomBytes } : {}),
     });
-    const descriptor = await opts.blossom.upload(enc.ciphertext);
+    const descriptor = await opts.blossom.upload(enc.ciphertext, { sha256: bytesToHex(enc.sha256Cipher) });
     attachments.push({ imeta: enc.imeta(descriptor.url), descriptor, epoch });
   }
   const event = await opts.engine.sendMessage(opts.groupId, { kind: 9, content: opts.content ?? "", tags: attachments.map((a) => a.imeta) }, opts.now);

@@ -8,7 +8,8 @@
  * default) for get and list.
  *
  * Faults, switchable at runtime with `setFaults` (or `PUT /_harness/faults` when `adminApi` is on):
- * missing blobs (GET/HEAD answer 404), corrupted bytes (GET flips one byte), slow responses (a
+ * missing blobs (GET/HEAD answer 404), corrupted bytes (GET flips one byte), swapped blobs (GET
+ * serves another stored blob's bytes under the asked address), slow responses (a
  * delay before every answer), an upload size limit (413) and refused auth (401 or 403).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -24,6 +25,11 @@ export interface BlossomFaults {
   missing: "all" | string[];
   /** GET of these blobs returns the bytes with one byte flipped ("all" for every blob). */
   corrupt: "all" | string[];
+  /**
+   * GET of a key blob returns the stored bytes of its value blob instead (a valid blob under the
+   * wrong address: what a malicious or confused server does). Both must be stored.
+   */
+  swap: Record<string, string>;
   /** Milliseconds to wait before answering any request. */
   delayMs: number;
   /** Uploads larger than this many bytes answer 413 (null: no limit). */
@@ -35,6 +41,7 @@ export interface BlossomFaults {
 export const NO_FAULTS: Readonly<BlossomFaults> = Object.freeze({
   missing: [],
   corrupt: [],
+  swap: {},
   delayMs: 0,
   maxUploadBytes: null,
   refuseAuth: null,
@@ -128,6 +135,9 @@ export class BlossomServer {
     const server = createServer((req, res) => {
       this.handle(req, res).catch((e) => this.fail(res, e));
     });
+    // Keep idle connections longer than clients do (undici: 4 s), so that a client never reuses a
+    // socket the server is closing at that moment (a "fetch failed" under load with Node's 5 s).
+    server.keepAliveTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.opts.port ?? 0, host, () => {
@@ -281,8 +291,10 @@ export class BlossomServer {
     res.setHeader("Content-Type", meta.type);
     res.setHeader("Content-Length", String(meta.size));
     if (head) return this.send(res, 200);
-    let data = await this.store.get(sha);
+    const swapTo = Object.entries(this.faultState.swap ?? {}).find(([k]) => k.toLowerCase() === sha)?.[1]?.toLowerCase();
+    let data = await this.store.get(swapTo && this.store.meta(swapTo) ? swapTo : sha);
     if (!data) throw new BlossomError("BLOB_NOT_FOUND", 404, `blob ${sha} not found`);
+    if (swapTo && this.store.meta(swapTo)) res.setHeader("Content-Length", String(data.length));
     if (this.matches(this.faultState.corrupt, sha) && data.length > 0) {
       data = new Uint8Array(data);
       data[data.length >> 1] ^= 0x01;

@@ -11,23 +11,18 @@ import { HarnessError } from "../errors.ts";
 import { implementationStatus } from "../peers/implementations.ts";
 import { ROLES, matrixMarkdown, runMatrix, type Role, type ScenarioRunnerFn } from "../peers/matrix.ts";
 import { loadScenarioFile } from "../scenarios/loader.ts";
+import { startLocalRelays } from "../scenarios/relay-backends.ts";
 import { runScenario, type RunOptions } from "../scenarios/runner.ts";
 import type { Scenario } from "../scenarios/types.ts";
-import { startRelayServer } from "../simulated-relay/ws-server.ts";
 
 export class MatrixCliError extends HarnessError {}
 
 const runWithRunner: ScenarioRunnerFn = async (scenario, o) => {
   // The agent factory hook lets the runner build out-of-process agents.
-  const opts: RunOptions = { relayUrls: o.relayUrls, workDir: o.workDir, agentFactory: o.agentFactory };
+  const opts: RunOptions = { relayUrls: o.relayUrls, workDir: o.workDir, agentFactory: o.agentFactory, ...(o.relayFactory ? { relayFactory: o.relayFactory } : {}) };
   const out = await runScenario(scenario, opts);
   return { verdict: out.result.verdict, ok: out.result.ok, failures: out.result.failures, history: out.history.entries };
 };
-
-async function startRelays(count: number): Promise<{ urls: string[]; close(): Promise<void> }> {
-  const servers = await Promise.all(Array.from({ length: count }, (_, i) => startRelayServer({ seed: `matrix-${i}`, name: `matrix-${i}` })));
-  return { urls: servers.map((s) => s.url), close: async () => void (await Promise.all(servers.map((s) => s.close()))) };
-}
 
 export function register(program: Command): void {
   program
@@ -63,7 +58,8 @@ export function register(program: Command): void {
           run: runWithRunner,
           workDir,
           ...(o.impl ? { implementations: o.impl } : {}),
-          ...(o.relay ? { relayUrls: o.relay } : { startRelays }),
+          // Without --relay, each cell gets the harness relay over WebSocket on 127.0.0.1 (faults included).
+          ...(o.relay ? { relayUrls: o.relay } : { startRelays: (s: Scenario) => startLocalRelays(s) }),
           onCell: (c) => console.error(`${c.scenario} ${c.role}${c.agent ? `(${c.agent})` : ""} ${c.implementation}: ${c.verdict}${c.verdict === "pass" ? "" : ` — ${c.message}`}`),
         });
         await mkdir(o.out, { recursive: true });

@@ -16,6 +16,7 @@ import { DEFAULT_PROFILE, parseProfile, type ProtocolProfile } from "../profile.
 import { shellQuote } from "../report/capsule.ts";
 import { createProgress } from "../report/progress.ts";
 import { replayCapsule } from "../report/replay.ts";
+import { parseWorkerCount } from "../agents/worker-engine.ts";
 import { exitCodeFor, runScenarioSet, TOOL_VERSION, type RunFn, type RunItem } from "../report/run-set.ts";
 import type { RunReport, ScenarioResult } from "../report/types.ts";
 import { toJson, writeRunReport } from "../report/write.ts";
@@ -44,6 +45,15 @@ interface RunCliOptions {
   size?: string;
   json?: boolean;
   progress?: boolean;
+  workers?: string;
+}
+
+function parseWorkers(value: string | undefined): number | "auto" {
+  try {
+    return parseWorkerCount(value);
+  } catch (e) {
+    throw new CliInputError("BAD_OPTION", describeError(e));
+  }
 }
 
 function parsePositiveInt(value: string, flag: string): number {
@@ -67,9 +77,33 @@ function defaultReportDir(now = new Date()): string {
   return join("reports", `run-${now.toISOString().replace(/[:.]/g, "-")}`);
 }
 
+function hasOutOfProcessAgents(s: Scenario): boolean {
+  return s.agents.some((a) => a.implementation !== undefined && a.implementation !== "engine");
+}
+
+/**
+ * The project's runner. A scenario with out-of-process agents (`implementation:` other than
+ * "engine") goes through the peers' runner: the agent factory, and the scenario's relays served
+ * over WebSocket on 127.0.0.1 (faults included) unless --relay names relays.
+ */
 async function defaultRun(): Promise<RunFn> {
   const { runScenario } = await import("../scenarios/runner.ts");
-  return (s, o) => runScenario(s, o);
+  return async (s, o) => {
+    if (!hasOutOfProcessAgents(s)) return runScenario(s, o);
+    const { runWithPeers } = await import("../peers/scenario-run.ts");
+    return runWithPeers(s, o, runScenario);
+  };
+}
+
+/** Refuse, before anything runs, items whose out-of-process agents cannot run here (and say how to provide them). */
+async function refuseUnavailablePeers(items: RunItem[]): Promise<void> {
+  if (!items.some((i) => i.scenario && hasOutOfProcessAgents(i.scenario))) return;
+  const { peerRunRefusal } = await import("../peers/scenario-run.ts");
+  for (const item of items) {
+    if (item.refused || !item.scenario || !hasOutOfProcessAgents(item.scenario)) continue;
+    const why = peerRunRefusal(item.scenario);
+    if (why) item.refused = why;
+  }
 }
 
 /** Everything `run` was asked to run, resolved into run items (bad names and files are input errors). */
@@ -206,6 +240,7 @@ export function register(program: Command): void {
     .option("--size <size>", "catalogue parameters: full (default) or small (quick runs)")
     .option("--json", "print the RunReport as JSON on stdout (progress goes to stderr)")
     .option("--no-progress", "no progress output")
+    .option("--workers <n>", "engine worker threads: 0 = all engines in-process; auto (default) = cores - 1 from 20 agents on, on 3+ cores, else 0")
     .action(async (names: string[], o: RunCliOptions) => {
       let profile: ProtocolProfile | undefined;
       try {
@@ -226,6 +261,7 @@ export function register(program: Command): void {
         throw new CliInputError("NOTHING_TO_RUN", "name scenarios, or pass --all, --file, --mdk-vectors or --random (see `marmot-harness list`)");
       }
       const items = await resolveRunItems(names, o, members);
+      await refuseUnavailablePeers(items);
       const progress = o.progress === false ? undefined : createProgress(process.stderr);
       const { report, written, capsules } = await runScenarioSet(items, {
         reportDir,
@@ -233,6 +269,7 @@ export function register(program: Command): void {
         ...(o.seed ? { seed: o.seed } : {}),
         ...(profile ? { profile } : {}),
         ...(relayUrls.length ? { relayUrls } : {}),
+        workers: parseWorkers(o.workers),
         ...(progress ? { progress } : {}),
       });
       progress?.finish();

@@ -156,6 +156,8 @@ export interface GroupInspection extends GroupSummary {
   /** MLS-Exporter at the current epoch. */
   exporter(label: string, context: Uint8Array, length: number): Promise<Uint8Array>;
   requiredCapabilities: { extensions: number[]; proposals: number[]; credentials: number[] };
+  /** Occupied leaves of the ratchet tree (leaf index, credential identity), for the compliance checker's MIP00-CR-01. */
+  leaves?: { index: number; identity: Hex }[];
 }
 
 export interface MarmotEngine {

@@ -109,6 +109,8 @@ import {
   tryDecryptContentR0,
   tryDecryptContentR1,
 } from "./mip03-group-events.ts";
+import { Nip44KeyRing } from "./nip44-conversation.ts";
+import { SeenEvents } from "./seen-events.ts";
 import { MemoryStorage } from "./storage-memory.ts";
 import type { EngineStorage } from "./storage.ts";
 import { tsMlsInternals } from "./tsmls-internal.ts";
@@ -119,7 +121,7 @@ const utf8 = new TextEncoder();
 const CONFORMANCE_DOMAIN = utf8.encode("marmot-convergence-conformance-v1");
 /** Cap on events held for a later epoch, per group. */
 const MAX_HELD = 1000;
-/** Cap on remembered event ids / content hashes for dedup. */
+/** Cap on remembered event ids and content hashes for dedup (persisted, oldest dropped first). */
 const MAX_SEEN = 100_000;
 
 const DEFAULT_QUIRKS: EngineQuirks = {
@@ -200,6 +202,8 @@ interface PendingRec {
   pathFollowUp?: boolean;
   /** Created by the engine itself (the follow-up self-update): never holds back others' commits. */
   auto?: boolean;
+  /** Encoding of withoutHistory(newState), kept from persistPending (memory only). */
+  newStateBytes?: Uint8Array;
 }
 
 type Outcome = ProcessOutcome;
@@ -325,13 +329,15 @@ class Engine implements MarmotEngine {
   private readonly quirks: EngineQuirks;
   private readonly cs: CiphersuiteImpl;
   private readonly ctx: MlsContext;
+  /** NIP-44 conversation keys of this account (seal and unwrap), imported once, LRU-cached. */
+  private readonly nip44: Nip44KeyRing;
 
   private readonly groupsById = new Map<Hex, GroupRec>();
   private readonly byNostrGroupId = new Map<Hex, Hex>();
   private readonly keyPackages = new Map<Hex, StoredKeyPackage>();
   private readonly pending = new Map<string, PendingRec>();
-  private readonly seenIds = new Set<Hex>();
-  private readonly seenContent = new Set<Hex>();
+  /** Processed event ids and content hashes, persisted (bounded) so that dedup survives a restart. */
+  private readonly seen: SeenEvents;
   private readonly usedEphemeral = new Set<Hex>();
   private readonly oobTrees = new Map<Hex, Uint8Array>();
   private heldWelcomes: NostrEvent[] = [];
@@ -349,9 +355,11 @@ class Engine implements MarmotEngine {
     } catch (e) {
       throw new EngineError("ENGINE_BAD_SECRET_KEY", "secretKey is not a valid secp256k1 secret key", {}, { cause: e });
     }
+    this.nip44 = new Nip44KeyRing(this.sk);
     this.profile = opts.profile ?? DEFAULT_PROFILE;
     if (this.profile === "R2") throw new EngineError("ENGINE_PROFILE_UNSUPPORTED", "the engine produces R1 (default) or R0; R2 is checker-only");
     this.storage = opts.storage ?? new MemoryStorage();
+    this.seen = new SeenEvents(this.storage, { maxEntries: MAX_SEEN });
     this.seededRandom = opts.randomBytes !== undefined;
     this.rb = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
     this.clientName = opts.clientName;
@@ -370,7 +378,15 @@ class Engine implements MarmotEngine {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    // Every call ends by writing the events it marked as processed (nothing when there are none).
+    const call = async (): Promise<T> => {
+      try {
+        return await fn();
+      } finally {
+        await this.seen.flush();
+      }
+    };
+    const run = this.queue.then(call, call);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -382,7 +398,8 @@ class Engine implements MarmotEngine {
     return `group/${gid}/`;
   }
 
-  private async persistGroup(rec: GroupRec, newSnapshotEpoch?: bigint): Promise<void> {
+  /** `stateBytes`: the encoding of `withoutHistory(rec.state)` when the caller already has it. */
+  private async persistGroup(rec: GroupRec, newSnapshotEpoch?: bigint, stateBytesKnown?: Uint8Array): Promise<void> {
     const p = this.groupPrefix(rec.groupId);
     if (newSnapshotEpoch !== undefined) {
       const snap = rec.snapshots.get(newSnapshotEpoch);
@@ -412,7 +429,7 @@ class Engine implements MarmotEngine {
         rec.storedHist.delete(e);
       }
     }
-    const stateBytes = encode(clientStateEncoder, withoutHistory(rec.state));
+    const stateBytes = stateBytesKnown ?? encode(clientStateEncoder, withoutHistory(rec.state));
     await this.storage.put(`${p}state`, stateBytes);
     await this.storage.delete(`${p}secrets`);
     rec.lastStateBytes = stateBytes;
@@ -441,8 +458,18 @@ class Engine implements MarmotEngine {
    */
   private async persistSecrets(rec: GroupRec): Promise<void> {
     const { secretTreeEncoder } = await tsMlsInternals();
+    // ts-mls states are immutable: a past epoch's secret tree that did not change since the last
+    // write is the same object, and its encoding is reused.
+    const enc = (t: SecretTree): string => {
+      let v = encodedSecretTrees.get(t);
+      if (v === undefined) {
+        v = b64(encode(secretTreeEncoder, t));
+        encodedSecretTrees.set(t, v);
+      }
+      return v;
+    };
     const hist: Record<string, string> = {};
-    for (const [e, d] of rec.state.historicalReceiverData) hist[e.toString()] = b64(encode(secretTreeEncoder, d.secretTree));
+    for (const [e, d] of rec.state.historicalReceiverData) hist[e.toString()] = enc(d.secretTree);
     const overlay = { epoch: rec.state.groupContext.epoch.toString(), cur: b64(encode(secretTreeEncoder, rec.state.secretTree)), hist };
     await this.storage.put(`${this.groupPrefix(rec.groupId)}secrets`, utf8.encode(JSON.stringify(overlay)));
     rec.lastStateBytes = undefined;
@@ -458,7 +485,7 @@ class Engine implements MarmotEngine {
       groupId: p.groupId,
       fromEpoch: p.fromEpoch.toString(),
       event: p.event,
-      newState: b64(encode(clientStateEncoder, withoutHistory(p.newState))),
+      newState: b64((p.newStateBytes ??= encode(clientStateEncoder, withoutHistory(p.newState)))),
       welcomes: p.welcomes,
       oobTree: p.oobTree ? b64(p.oobTree) : undefined,
       now: p.now,
@@ -489,6 +516,7 @@ class Engine implements MarmotEngine {
 
   async load(): Promise<void> {
     const dec = new TextDecoder();
+    await this.seen.load();
     for (const key of await this.storage.list("kp/")) {
       const raw = await this.storage.get(key);
       if (!raw) continue;
@@ -583,7 +611,7 @@ class Engine implements MarmotEngine {
       if (r.pathFollowUp) p.pathFollowUp = true;
       if (r.auto) p.auto = true;
       this.pending.set(r.id, p);
-      this.seenIds.add(r.event.id);
+      this.seen.addId(r.event.id);
       const n = Number(r.id.split("-").at(-1));
       if (Number.isInteger(n) && n > this.pendingCounter) this.pendingCounter = n;
     }
@@ -647,10 +675,8 @@ class Engine implements MarmotEngine {
   }
 
   private markSeen(event: NostrEvent): void {
-    if (this.seenIds.size > MAX_SEEN) this.seenIds.clear();
-    if (this.seenContent.size > MAX_SEEN) this.seenContent.clear();
-    this.seenIds.add(event.id);
-    this.seenContent.add(contentHash(event));
+    this.seen.addId(event.id);
+    this.seen.addContent(contentHash(event));
   }
 
   private summary(rec: GroupRec): GroupSummary {
@@ -666,7 +692,7 @@ class Engine implements MarmotEngine {
   }
 
   /** Install `next` as the current state of `rec`, keeping `prev` for rollback. */
-  private async advance(rec: GroupRec, prev: ClientState, next: ClientState, commit: AppliedCommit): Promise<void> {
+  private async advance(rec: GroupRec, prev: ClientState, next: ClientState, commit: AppliedCommit, nextBytes?: Uint8Array): Promise<void> {
     const fromEpoch = prev.groupContext.epoch;
     rec.snapshots.set(fromEpoch, prev);
     rec.applied.set(fromEpoch, commit);
@@ -686,7 +712,7 @@ class Engine implements MarmotEngine {
     if (next.groupActiveState.kind === "removedFromGroup") rec.active = false;
     rec.leaving = rec.leaving && rec.active;
     rec.retryHeld = true;
-    await this.persistGroup(rec, fromEpoch);
+    await this.persistGroup(rec, fromEpoch, nextBytes);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -880,7 +906,7 @@ class Engine implements MarmotEngine {
         if (this.clientName !== undefined) rp.client = this.clientName;
         if (tags.treeHash !== undefined) rp.treeHash = tags.treeHash;
         const rumor = buildWelcomeRumor(rp);
-        const seal = sealRumor(rumor, this.sk, inv.pubkey, now, this.rb);
+        const seal = sealRumor(rumor, this.sk, inv.pubkey, now, this.rb, this.nip44);
         const sizes = welcomePlaintextSizes(rumor, seal);
         const biggest = Math.max(sizes.rumorBytes, sizes.sealBytes);
         if (biggest > NIP44_MAX_PLAINTEXT) {
@@ -991,7 +1017,8 @@ class Engine implements MarmotEngine {
       if (rec.state.groupContext.epoch !== p.fromEpoch) {
         throw new EngineError("COMMIT_SUPERSEDED", `another commit for epoch ${p.fromEpoch} was applied first; this one lost the race`, { groupId: p.groupId, epoch: p.fromEpoch.toString() });
       }
-      await this.advance(rec, rec.state, p.newState, { eventId: p.event.id, createdAt: p.event.created_at });
+      // The pending record already encoded the new state: written again as the group state, not re-encoded.
+      await this.advance(rec, rec.state, p.newState, { eventId: p.event.id, createdAt: p.event.created_at }, p.newStateBytes);
       const welcomes = p.welcomes.map((w) => wrapSeal(w.seal, w.recipient, p.now, this.rb));
       const conf: CommitConfirmation = { groupId: p.groupId, epoch: rec.state.groupContext.epoch, welcomes };
       if (p.oobTree !== undefined) {
@@ -1059,8 +1086,8 @@ class Engine implements MarmotEngine {
 
   private async processEventInner(event: NostrEvent, now: number): Promise<Outcome[]> {
     const eventId = typeof event?.id === "string" ? event.id : "";
-    if (this.seenIds.has(eventId)) return [{ kind: "duplicate", eventId }];
-    if (typeof event?.content === "string" && this.seenContent.has(contentHash(event))) return [{ kind: "duplicate", eventId }];
+    if (this.seen.hasId(eventId)) return [{ kind: "duplicate", eventId }];
+    if (typeof event?.content === "string" && this.seen.hasContent(contentHash(event))) return [{ kind: "duplicate", eventId }];
     if (event?.kind === GIFT_WRAP_KIND) return this.processWelcome(event, now);
     if (event?.kind !== GROUP_EVENT_KIND) {
       return [rejection(new EngineError("EVENT_WRONG_KIND", `the engine processes kinds 445 and 1059, not ${String(event?.kind)}`), eventId)];
@@ -1387,10 +1414,12 @@ class Engine implements MarmotEngine {
     const eventId = event.id;
     let unwrapped, parsed;
     try {
-      unwrapped = unwrapWelcome(event, this.sk);
+      unwrapped = unwrapWelcome(event, this.sk, this.nip44);
       parsed = parseWelcomeRumor(unwrapped.rumor, this.profile);
     } catch (e) {
-      this.seenIds.add(eventId);
+      // Remembered only when the wrap itself is authentic: a copy of a genuine wrap with a broken
+      // signature (same id) must not make the genuine one a "duplicate".
+      if (!(isHarnessError(e) && (e.code === "WELCOME_BAD_WRAP_SIGNATURE" || e.code === "WELCOME_WRONG_KIND"))) this.seen.addId(eventId);
       return [rejection(e, eventId)];
     }
     const inviter = unwrapped.rumor.pubkey;
@@ -1410,7 +1439,12 @@ class Engine implements MarmotEngine {
         if (!this.heldWelcomes.some((e) => e.id === eventId)) this.heldWelcomes.push(event);
         return [{ kind: "deferred", reason: "out-of-band ratchet tree not provided yet (provideRatchetTree)", eventId }];
       }
-      ratchetTree = decode((await tsMlsInternals()).ratchetTreeDecoder, bytes);
+      const { ratchetTreeDecoder } = await tsMlsInternals();
+      try {
+        ratchetTree = decode(ratchetTreeDecoder, bytes);
+      } catch {
+        ratchetTree = undefined; // ts-mls throws on some malformed trees rather than returning undefined
+      }
       if (!ratchetTree) return [rejection(new EngineError("WELCOME_BAD_TREE", "the out-of-band ratchet tree does not decode"), eventId)];
     }
     let state: ClientState;
@@ -1440,7 +1474,7 @@ class Engine implements MarmotEngine {
     }
     const rec = await this.adoptGroup(state, data);
     const gid = rec.groupId;
-    this.seenIds.add(eventId);
+    this.seen.addId(eventId);
     // Consume and rotate the KeyPackage: a new one under the same `d` (30443), old private keys deleted.
     const followUps: NostrEvent[] = [];
     if (kp.kind === 30443 && kp.d !== undefined) {
@@ -1493,9 +1527,13 @@ class Engine implements MarmotEngine {
         }),
       exporter: (label: string, context: Uint8Array, length: number) => mlsExporter(exporterSecret, label, context, length, cs),
       requiredCapabilities: { extensions: [...(req?.extensionTypes ?? [])], proposals: [...(req?.proposalTypes ?? [])], credentials: [...(req?.credentialTypes ?? [])] },
+      leaves: leaves(state.ratchetTree),
     };
   }
 }
+
+/** Base64 encodings of past epochs' secret trees, by tree object (see persistSecrets). */
+const encodedSecretTrees = new WeakMap<SecretTree, string>();
 
 function withoutHistory(state: ClientState): ClientState {
   return { ...state, historicalReceiverData: new Map() };

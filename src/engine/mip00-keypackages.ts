@@ -9,8 +9,8 @@
  * KeyPackageRef. Every failure is a `KeyPackageError` whose code names the rule.
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { getEventHash, getPublicKey } from "nostr-tools/pure";
-import { signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
+import { getEventHash } from "nostr-tools/pure";
+import { publicKeyHex, signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
 import { encode, keyPackageDecoder, keyPackageEncoder, makeKeyPackageRef, type KeyPackage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
@@ -51,6 +51,18 @@ const textEncoder = new TextEncoder();
  */
 export function isValidRelayUrl(url: unknown): boolean {
   if (typeof url !== "string" || url.length === 0) return false;
+  // The same few relay URLs are checked on every KeyPackage and Welcome: remember recent verdicts.
+  const known = relayVerdicts.get(url);
+  if (known !== undefined) return known;
+  const ok = checkRelayUrl(url);
+  if (relayVerdicts.size >= 256) relayVerdicts.delete(relayVerdicts.keys().next().value as string);
+  relayVerdicts.set(url, ok);
+  return ok;
+}
+
+const relayVerdicts = new Map<string, boolean>();
+
+function checkRelayUrl(url: string): boolean {
   if (textEncoder.encode(url).length > 512) return false;
   if (/[\s\u0000-\u001f\u007f]/u.test(url)) return false;
   if (url.includes("#")) return false;
@@ -225,7 +237,7 @@ export interface BuildKeyPackageEventParams {
 export async function buildKeyPackageEvent(p: BuildKeyPackageEventParams): Promise<NostrEvent> {
   const profile = p.profile ?? "R1";
   if (profile === "R2") fail("KP_PROFILE_UNSUPPORTED", "building R2 KeyPackages is not supported (R0 and R1 only)", { profile });
-  const pubkey = getPublicKey(p.secretKey);
+  const pubkey = publicKeyHex(p.secretKey);
   let identity: string;
   try {
     identity = identityOfCredential(p.keyPackage.leafNode.credential);
@@ -538,7 +550,7 @@ export function buildKeyPackageDeletionEvent(
   if (kpEvent.kind !== KIND_KEY_PACKAGE && kpEvent.kind !== KIND_KEY_PACKAGE_LEGACY) {
     fail("KP_WRONG_KIND", `kind ${kpEvent.kind} is not a KeyPackage`, { kind: kpEvent.kind });
   }
-  const pubkey = getPublicKey(secretKey);
+  const pubkey = publicKeyHex(secretKey);
   if (kpEvent.pubkey !== pubkey) fail("KP_NOT_OWNER", "only the author may delete a KeyPackage", { author: kpEvent.pubkey, pubkey });
   const tags: string[][] = [
     ["e", kpEvent.id],

@@ -2,13 +2,17 @@
  * MIP-02 Welcomes: the kind-444 rumor, its NIP-59 seal (13) and gift wrap (1059), and the
  * receiving side's unwrap and rumor validation. The MLS part (joinGroup) is done by the engine.
  *
- * Seal and wrap are built from nostr-tools' NIP-44 and event signing, with the caller's
- * randomness for the wrap key, the NIP-44 nonces and the NIP-59 timestamp jitter (nostr-tools'
- * nip59 helpers draw their own), so a seeded run produces the same gift wraps.
+ * Seal and wrap are composed as nostr-tools' nip59 composes them (kind 13 signed by the sender,
+ * empty tags; kind 1059 signed by a fresh key with one `p` tag; both timestamps up to two days in
+ * the past), from nostr-tools' NIP-44 v2 encrypt/decrypt, conversation keys from
+ * `nip44-conversation.ts` (OpenSSL ECDH, byte-equal to nostr-tools) and the engine's signer. The
+ * wrap key, the NIP-44 nonces and the timestamp jitter come from the caller's randomness
+ * (nostr-tools' nip59 helpers draw their own), so a seeded run draws the same keys and nonces.
  */
-import { getEventHash, getPublicKey } from "nostr-tools/pure";
-import { signNostrEvent } from "./nostr-signing.ts";
-import { encrypt as nip44Encrypt, decrypt as nip44Decrypt, getConversationKey } from "nostr-tools/nip44";
+import { getEventHash } from "nostr-tools/pure";
+import { publicKeyHex, signNostrEvent } from "./nostr-signing.ts";
+import { encrypt as nip44Encrypt, decrypt as nip44Decrypt } from "nostr-tools/nip44";
+import { conversationKey, isValidSecretKey, type Nip44KeyRing } from "./nip44-conversation.ts";
 import { decode, encode, mlsMessageDecoder, mlsMessageEncoder, wireformats, type MlsWelcomeMessage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
@@ -55,12 +59,8 @@ export function buildWelcomeRumor(p: WelcomeRumorParams): Rumor {
 function randomSecretKey(randomBytes: RandomBytes): Uint8Array {
   for (let i = 0; i < 16; i++) {
     const sk = randomBytes(32);
-    try {
-      getPublicKey(sk);
-      return sk;
-    } catch {
-      // not a valid scalar (probability ~2^-128): draw again
-    }
+    if (isValidSecretKey(sk)) return sk;
+    // not a valid scalar (probability ~2^-128): draw again
   }
   throw new WelcomeError("WELCOME_RANDOMNESS", "could not draw a valid secp256k1 key from randomBytes");
 }
@@ -71,9 +71,9 @@ function jitter(now: number, randomBytes: RandomBytes): number {
   return now - (n % TWO_DAYS);
 }
 
-/** Kind-13 seal of the rumor, signed by the sender's account key. */
-export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPubkey: Hex, now: number, randomBytes: RandomBytes): NostrEvent {
-  const ck = getConversationKey(senderSecretKey, recipientPubkey);
+/** Kind-13 seal of the rumor, signed by the sender's account key (`keys`: the sender's key ring, to reuse its keys). */
+export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPubkey: Hex, now: number, randomBytes: RandomBytes, keys?: Nip44KeyRing): NostrEvent {
+  const ck = keys ? keys.conversationKey(recipientPubkey) : conversationKey(senderSecretKey, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(rumor), ck, randomBytes(32));
   const createdAt = jitter(now, randomBytes);
   return signNostrEvent({ kind: SEAL_KIND, created_at: createdAt, tags: [], content }, senderSecretKey) as NostrEvent;
@@ -82,7 +82,7 @@ export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPu
 /** Kind-1059 gift wrap of a seal, signed by a fresh key, `p` = recipient. */
 export function wrapSeal(seal: NostrEvent, recipientPubkey: Hex, now: number, randomBytes: RandomBytes): NostrEvent {
   const eph = randomSecretKey(randomBytes);
-  const ck = getConversationKey(eph, recipientPubkey);
+  const ck = conversationKey(eph, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(seal), ck, randomBytes(32));
   const createdAt = jitter(now, randomBytes);
   return signNostrEvent({ kind: GIFT_WRAP_KIND, created_at: createdAt, tags: [["p", recipientPubkey]], content }, eph) as NostrEvent;
@@ -99,16 +99,21 @@ export interface UnwrappedWelcome {
   rumor: Rumor;
 }
 
-/** Opens a 1059 addressed to `recipientSecretKey`: verifies wrap and seal signatures and the rumor id and author. */
-export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array): UnwrappedWelcome {
-  const me = getPublicKey(recipientSecretKey);
+/**
+ * Opens a 1059 addressed to `recipientSecretKey`: verifies wrap and seal signatures and the rumor
+ * id and author. `keys` (the recipient's key ring) reuses the imported key and caches the key with
+ * the seal's author; the wrap's one-time key is never cached.
+ */
+export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array, keys?: Nip44KeyRing): UnwrappedWelcome {
+  const ckWith = (pub: string, cache: boolean): Uint8Array => (keys ? keys.conversationKey(pub, { cache }) : conversationKey(recipientSecretKey, pub));
+  const me = publicKeyHex(recipientSecretKey);
   if (wrap.kind !== GIFT_WRAP_KIND) throw new WelcomeError("WELCOME_WRONG_KIND", `expected kind 1059, got ${wrap.kind}`);
   if (getEventHash(wrap) !== wrap.id || !verifySignature(wrap)) throw new WelcomeError("WELCOME_BAD_WRAP_SIGNATURE", "gift wrap id or signature does not verify");
   const p = wrap.tags.filter((t) => t[0] === "p");
   if (p.length !== 1 || p[0]?.[1] !== me) throw new WelcomeError("WELCOME_NOT_FOR_US", "gift wrap must have exactly one p tag naming this account");
   let seal: NostrEvent;
   try {
-    seal = JSON.parse(nip44Decrypt(wrap.content, getConversationKey(recipientSecretKey, wrap.pubkey))) as NostrEvent;
+    seal = JSON.parse(nip44Decrypt(wrap.content, ckWith(wrap.pubkey, false))) as NostrEvent;
   } catch (e) {
     throw new WelcomeError("WELCOME_UNWRAP_FAILED", "cannot decrypt the gift wrap", {}, { cause: e });
   }
@@ -120,7 +125,7 @@ export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array):
   }
   let rumor: Rumor;
   try {
-    rumor = JSON.parse(nip44Decrypt(seal.content, getConversationKey(recipientSecretKey, seal.pubkey))) as Rumor;
+    rumor = JSON.parse(nip44Decrypt(seal.content, ckWith(seal.pubkey, true))) as Rumor;
   } catch (e) {
     throw new WelcomeError("WELCOME_UNSEAL_FAILED", "cannot decrypt the seal", {}, { cause: e });
   }

@@ -13,7 +13,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { expand as hkdfExpand } from "@noble/hashes/hkdf.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getEventHash } from "nostr-tools/pure";
-import { getConversationKey } from "nostr-tools/nip44";
+import { conversationKey } from "./nip44-conversation.ts";
 import { publicKeyHex, signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
 import { mlsExporter, type CiphersuiteImpl } from "ts-mls";
 import { HarnessError } from "../errors.ts";
@@ -124,7 +124,7 @@ export function legacyConversationKey(secret: Uint8Array): Uint8Array {
   const k = bytesToHex(secret);
   let ck = legacyKeyCache.get(k);
   if (ck === undefined) {
-    ck = getConversationKey(secret, publicKeyHex(secret));
+    ck = conversationKey(secret, publicKeyHex(secret));
     if (legacyKeyCache.size >= 256) legacyKeyCache.delete(legacyKeyCache.keys().next().value as string);
     legacyKeyCache.set(k, ck);
   }

@@ -381,8 +381,11 @@ export interface EncryptedMedia {
   /** Ciphertext ‖ tag: the blob to upload. */
   ciphertext: Uint8Array;
   sha256Plain: Uint8Array;
-  /** SHA-256 of `ciphertext`: the Blossom address. */
-  sha256Cipher: Uint8Array;
+  /**
+   * SHA-256 of `ciphertext`: the Blossom address. Computed on first use (the upload or `imeta`
+   * needs it; encrypting does not), once.
+   */
+  readonly sha256Cipher: Uint8Array;
   nonce: Uint8Array;
   mime: string;
   filename: string;
@@ -401,13 +404,16 @@ export function encryptMedia(input: EncryptMediaInput): EncryptedMedia {
   const aad = mediaAad(sha256Plain, mime, input.filename);
   const ciphertext = chacha20poly1305(key, nonce, aad).encrypt(input.data);
   key.fill(0);
-  const sha256Cipher = sha256Bytes(ciphertext);
   const filename = input.filename;
   const dim = input.dim;
+  let address: Uint8Array | undefined;
   return {
     ciphertext,
     sha256Plain,
-    sha256Cipher,
+    get sha256Cipher(): Uint8Array {
+      address ??= sha256Bytes(ciphertext);
+      return address;
+    },
     nonce,
     mime,
     filename,

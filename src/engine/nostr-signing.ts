@@ -15,6 +15,7 @@
 import { schnorr } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { getEventHash, getPublicKey } from "nostr-tools/pure";
+import { isValidSecretKey } from "./nip44-conversation.ts";
 
 export interface UnsignedTemplate {
   kind: number;
@@ -125,7 +126,7 @@ export function nostrSigningFallbackReason(): string | undefined {
  * are used (WASM when loaded) and the signature is not reproducible.
  */
 export function signNostrEvent(template: UnsignedTemplate, secretKey: Uint8Array, aux?: Uint8Array): SignedNostrEvent {
-  if (aux !== undefined || !wasm) return jsSign(template, secretKey, aux ?? crypto.getRandomValues(new Uint8Array(32)));
+  if (aux !== undefined || !wasm || !isValidSecretKey(secretKey)) return jsSign(template, secretKey, aux ?? crypto.getRandomValues(new Uint8Array(32)));
   return wasmSign(wasm, template, secretKey);
 }
 
@@ -145,7 +146,10 @@ export function verifyNostrSignature(event: { id: string; pubkey: string; sig: s
   }
 }
 
-/** x-only public key (hex) of a secret key, via WASM when loaded. */
+/**
+ * x-only public key (hex) of a secret key, via WASM when loaded. A key that is not a valid scalar
+ * goes to nostr-tools, which throws for it (the WASM build's behaviour on such keys is unspecified).
+ */
 export function publicKeyHex(secretKey: Uint8Array): string {
-  return wasm ? bytesToHex(wasm.getPublicKey(secretKey)) : getPublicKey(secretKey);
+  return wasm && isValidSecretKey(secretKey) ? bytesToHex(wasm.getPublicKey(secretKey)) : getPublicKey(secretKey);
 }

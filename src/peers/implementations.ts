@@ -17,7 +17,7 @@ import type { AgentSpec, QuirkName, Scenario, StepType } from "../scenarios/type
 import { enginePeerAdapter } from "./adapters/engine-peer.ts";
 import { marmotTsAdapter } from "./adapters/marmot-ts.ts";
 import { mdkNodeAdapter } from "./adapters/mdk-node.ts";
-import type { PeerAdapter } from "./adapters/types.ts";
+import { LABELLED_CONNECTIONS, type PeerAdapter } from "./adapters/types.ts";
 import { wnAdapter } from "./adapters/wn.ts";
 import { PeerAgent } from "./peer-agent.ts";
 
@@ -26,6 +26,8 @@ export const IN_PROCESS = "engine";
 export const ADAPTERS: readonly PeerAdapter[] = [enginePeerAdapter, wnAdapter, mdkNodeAdapter, marmotTsAdapter];
 
 export class ImplementationError extends HarnessError {}
+
+export { LABELLED_CONNECTIONS };
 
 export function findAdapter(id: string): PeerAdapter {
   const a = ADAPTERS.find((x) => x.id === id);
@@ -62,6 +64,9 @@ export function refusals(scenario: Scenario, agent: string, implementation: stri
     if (acting === agent && !steps.has(st.type)) out.push(`${implementation} cannot perform "${st.type}"`);
     if (st.type === "leave" && st.committer === agent && !steps.has("leave")) out.push(`${implementation} cannot commit a SelfRemove`);
     if ((st.type === "offline" || st.type === "online") && st.agent === agent && !steps.has(st.type)) out.push(`${implementation} cannot go ${st.type}`);
+    if (st.type === "fault" && Array.isArray(st.params?.agents) && st.params.agents.map(String).includes(agent) && !a.capabilities.includes(LABELLED_CONNECTIONS)) {
+      out.push(`${implementation}'s relay connections cannot be told apart from other clients' (no client label), so the "${st.fault}" fault scoped to ${agent} cannot reach it`);
+    }
   }
   const spec = scenario.agents.find((x) => x.name === agent);
   for (const q of spec?.quirks ?? []) if (!a.capabilities.includes(`quirk:${q}`)) out.push(`${implementation} cannot reproduce quirk ${q}`);
@@ -90,6 +95,12 @@ export interface PeerFactoryOptions {
   timeoutMs?: number;
   /** PeerAgent background poll interval, ms (0 = off). */
   pollMs?: number;
+  /**
+   * How long agents wait for a relay's OK on the wall clock, ms (peers get it at start; the run's
+   * in-process agents get it too when the run sets none). Default 5 000: under drop faults a lost
+   * OK costs that long.
+   */
+  publishTimeoutMs?: number;
 }
 
 export function createPeerAgent(implementation: string, ctx: AgentContext, name: string, defaults: PeerAgentDefaults, opts: PeerFactoryOptions): PeerAgent {
@@ -102,7 +113,15 @@ export function createPeerAgent(implementation: string, ctx: AgentContext, name:
     name,
     implementation,
     relays: defaults.relays,
-    open: () => adapter.open({ name, relays: defaults.relays, home, ...(opts.env ? { env: opts.env } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }),
+    open: () =>
+      adapter.open({
+        name,
+        relays: defaults.relays,
+        home,
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+        ...(opts.publishTimeoutMs ? { publishTimeoutMs: opts.publishTimeoutMs } : {}),
+      }),
     capabilities: [...adapter.capabilities],
     ...(adapter.pinnedIdentity && defaults.secretKey ? { secretKey: defaults.secretKey } : {}),
     ...(defaults.profile ? { profile: defaults.profile } : {}),
@@ -119,6 +138,8 @@ export type AgentFactoryHook = (spec: AgentSpec, ctx: AgentContext, defaults: Pe
 
 export function peerAgentFactory(opts: PeerFactoryOptions): AgentFactoryHook {
   return (spec, ctx, defaults) => {
+    // One publish timeout for everyone in the run, in process or not (the context is the run's).
+    if (opts.publishTimeoutMs !== undefined && ctx.publishTimeoutMs === undefined) ctx.publishTimeoutMs = opts.publishTimeoutMs;
     const impl = opts.assignments?.[spec.name] ?? spec.implementation ?? IN_PROCESS;
     if (impl === IN_PROCESS) return undefined;
     return createPeerAgent(impl, ctx, spec.name, defaults, opts);

@@ -4,16 +4,18 @@
  * in-process engine, and tabulate who works with whom (as the IETF MLS interop runner does
  * across MLS libraries).
  *
- * Every cell is one scenario run on real WebSocket relays (started on 127.0.0.1 for the run
- * unless URLs are given). A cell is "refused" before step 0 when the implementation cannot do
- * what the role needs, "skipped" when the implementation is not available here, and otherwise
- * carries the run's verdict. After each run the assigned peer's published events go through
- * profile detection; a profile other than the scenario's makes the cell "refused" with the
+ * Every cell is one scenario run on real WebSocket relays (the harness relay started on
+ * 127.0.0.1 for the run, faults included, unless URLs are given). A cell is "refused" before
+ * step 0 when the implementation cannot do what the role needs, "skipped" when the
+ * implementation is not available here, and otherwise carries the run's verdict (a failed cell
+ * starts with the events agents refused). After each run the assigned peer's published events
+ * go through profile detection; a profile other than the scenario's makes the cell "refused" with the
  * detector's message ("peer X speaks R2, engine agents speak R1").
  */
 import type { HistoryEntry } from "../history.ts";
 import type { ProtocolProfile } from "../profile.ts";
 import type { Verdict } from "../report/types.ts";
+import type { RelayBackendFactory } from "../scenarios/backends.ts";
 import type { Scenario } from "../scenarios/types.ts";
 import { IN_PROCESS, findAdapter, implementationStatus, peerAgentFactory, refusals, type AgentFactoryHook } from "./implementations.ts";
 import { assertProfilesCompatible, detectProfile, ProfileMismatchError } from "./profile-detect.ts";
@@ -52,11 +54,18 @@ export function roleAgents(s: Scenario): Partial<Record<Role, string>> {
   return out;
 }
 
-/** What runs one scenario: the project's runner, given relay URLs and the agent factory hook. */
+/** What runs one scenario: the project's runner, given relay URLs (and a backend factory for them) and the agent factory hook. */
 export type ScenarioRunnerFn = (
   scenario: Scenario,
-  opts: { relayUrls: string[]; agentFactory: AgentFactoryHook; workDir: string },
+  opts: { relayUrls: string[]; relayFactory?: RelayBackendFactory; agentFactory: AgentFactoryHook; workDir: string },
 ) => Promise<{ verdict: Verdict; ok: boolean; failures: string[]; history: readonly HistoryEntry[] }>;
+
+/** Relays started for one cell: URLs, optionally a backend factory that can inject faults into them. */
+export interface CellRelays {
+  urls: string[];
+  relayFactory?: RelayBackendFactory;
+  close(): Promise<void>;
+}
 
 export interface MatrixOptions {
   scenarios: Scenario[];
@@ -65,7 +74,8 @@ export interface MatrixOptions {
   roles?: Role[];
   /** One URL per scenario relay; when absent, `startRelays` is called per run. */
   relayUrls?: string[];
-  startRelays?: (count: number) => Promise<{ urls: string[]; close(): Promise<void> }>;
+  /** Start the scenario's relays for one run (e.g. startLocalRelays: the harness relay over WebSocket, faults included). */
+  startRelays?: (scenario: Scenario) => Promise<CellRelays>;
   run: ScenarioRunnerFn;
   workDir: string;
   env?: NodeJS.ProcessEnv;
@@ -76,16 +86,28 @@ function profileOf(s: Scenario): ProtocolProfile {
   return s.profile ?? "R1";
 }
 
+/** The events agents refused in a run, by agent and code ("rejected: bob WELCOME_REQUIRED_CAPABILITIES ×1"): the cause behind a failed step. */
+export function rejections(history: readonly HistoryEntry[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const e of history) {
+    if (e.op !== "reject" || e.type !== "fail" || typeof e.data.code !== "string") continue;
+    const key = `${e.actor} ${e.data.code}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  if (counts.size === 0) return undefined;
+  return `rejected: ${[...counts].map(([k, n]) => `${k} ×${n}`).join(", ")}`;
+}
+
 async function runCell(o: MatrixOptions, s: Scenario, role: MatrixCell["role"], agent: string | null, implementation: string): Promise<MatrixCell> {
   const base = { scenario: s.name, role, agent, implementation };
   const t0 = Date.now();
   const assignments = agent && implementation !== IN_PROCESS ? { [agent]: implementation } : {};
-  const relays = o.relayUrls ? { urls: o.relayUrls, close: async () => undefined } : await (o.startRelays as NonNullable<MatrixOptions["startRelays"]>)(s.relays.length);
+  const relays: CellRelays = o.relayUrls ? { urls: o.relayUrls, close: async () => undefined } : await (o.startRelays as NonNullable<MatrixOptions["startRelays"]>)(s);
   // On shared relays (--relay), earlier runs left KeyPackages of the same seeded identities behind:
   // give each cell its own identities so nobody is invited through a stale KeyPackage.
   const scenario = o.relayUrls ? { ...s, seed: `${s.seed}/${role}/${implementation}` } : s;
   try {
-    const out = await o.run(scenario, { relayUrls: relays.urls, agentFactory: peerAgentFactory({ workDir: o.workDir, assignments, ...(o.env ? { env: o.env } : {}) }), workDir: o.workDir });
+    const out = await o.run(scenario, { relayUrls: relays.urls, ...(relays.relayFactory ? { relayFactory: relays.relayFactory } : {}), agentFactory: peerAgentFactory({ workDir: o.workDir, assignments, ...(o.env ? { env: o.env } : {}) }), workDir: o.workDir });
     if (out.verdict === "refused") return { ...base, verdict: "refused", message: out.failures.slice(0, 3).join("; ") || "refused before step 0", ms: Date.now() - t0 };
     if (agent && implementation !== IN_PROCESS && !out.history.some((e) => e.op === "peer" && e.actor === agent)) {
       return { ...base, verdict: "error", message: `the runner built ${agent} in process: it does not call the agent factory hook (RunOptions.agentFactory)`, ms: Date.now() - t0 };
@@ -101,7 +123,9 @@ async function runCell(o: MatrixOptions, s: Scenario, role: MatrixCell["role"], 
       }
     }
     const verdict: CellVerdict = out.ok ? "pass" : out.verdict === "error" ? "error" : "fail";
-    return { ...base, verdict, message: out.ok ? `${out.verdict} as expected` : out.failures.slice(0, 3).join("; ") || `verdict ${out.verdict}`, ms: Date.now() - t0 };
+    const why = out.failures.slice(0, 3).join("; ") || `verdict ${out.verdict}`;
+    const rejected = rejections(out.history);
+    return { ...base, verdict, message: out.ok ? `${out.verdict} as expected` : rejected ? `${rejected}; ${why}` : why, ms: Date.now() - t0 };
   } catch (e) {
     const code = (e as { code?: string }).code;
     const verdict: CellVerdict = code === "SCENARIO_REFUSED" || code === "PROFILE_MISMATCH" ? "refused" : "error";

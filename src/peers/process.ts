@@ -360,9 +360,15 @@ export class PeerProcess {
    */
   async close(opts: { timeoutMs?: number } = {}): Promise<PeerExit & { failure?: PeerProcessError }> {
     if (!this.exitInfo && !this.failureError && !this.closing) {
+      // Let a request in flight (e.g. a background ping) finish first: shutdown must not take its
+      // place, or its answer would arrive as a wrong id and its timer would outlive the session.
+      const wait = opts.timeoutMs ?? 5000;
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([this.queue, new Promise<void>((r) => (waited = setTimeout(r, wait)))]);
+      clearTimeout(waited);
       this.closing = true;
       try {
-        await this.send({ type: "shutdown" }, opts.timeoutMs ?? 5000).catch(() => undefined);
+        if (!this.inFlight) await this.send({ type: "shutdown" }, wait).catch(() => undefined);
       } finally {
         this.child.stdin?.end();
       }

@@ -5,6 +5,7 @@
  */
 import { createEngine } from "../engine/engine.ts";
 import { openRelay } from "../relays/open.ts";
+import { CLIENT_LABEL_HEADER } from "../relays/websocket.ts";
 import { EnginePeerHandler } from "./engine-peer.ts";
 import { servePeer } from "./server.ts";
 
@@ -21,7 +22,8 @@ export async function serveEnginePeerOnStdio(o: StdioPeerOptions): Promise<void>
   console.debug = console.error;
   const handler = new EnginePeerHandler({
     engineFactory: createEngine,
-    connect: (url) => openRelay(url),
+    // The label lets the harness's relay server scope faults (partition, slow EOSE...) to this agent.
+    connect: (url, name) => openRelay(url, { headers: { [CLIENT_LABEL_HEADER]: name } }),
     publishTimeoutMs: o.publishTimeoutMs ?? 5000,
     eoseTimeoutMs: o.eoseTimeoutMs ?? 5000,
   });

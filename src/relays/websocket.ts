@@ -13,7 +13,15 @@ export interface WebSocketConnectionOptions extends Nip01ClientOptions {
   perMessageDeflate?: boolean;
   /** Largest frame accepted from the relay (default 16 MiB). */
   maxPayload?: number;
+  /** Extra HTTP headers on the WebSocket upgrade request (e.g. CLIENT_LABEL_HEADER). */
+  headers?: Record<string, string>;
 }
+
+/**
+ * Header naming the agent behind a connection. The harness's own relay server (with
+ * `labelClients`) names the connection after it, so faults scoped to an agent reach it.
+ */
+export const CLIENT_LABEL_HEADER = "x-marmot-harness-client";
 
 export class WebSocketRelayConnection extends Nip01Client {
   private ws: WebSocket | undefined;
@@ -31,6 +39,7 @@ export class WebSocketRelayConnection extends Nip01Client {
         perMessageDeflate: this.wsOpts.perMessageDeflate ?? false,
         maxPayload: this.wsOpts.maxPayload ?? 16 * 1024 * 1024,
         handshakeTimeout: this.wsOpts.connectTimeoutMs ?? 10_000,
+        ...(this.wsOpts.headers ? { headers: this.wsOpts.headers } : {}),
       });
       let opened = false;
       ws.on("open", () => {

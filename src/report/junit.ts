@@ -54,8 +54,12 @@ function scenarioCases(r: ScenarioResult): Case[] {
     classname: `${r.scenario}.outcome`,
     name: "expected outcome",
     timeSec: 0,
-    verdict: r.ok ? "pass" : "fail",
-    message: `verdict ${r.verdict}, expected ${r.expected}${r.failures.length ? `: ${r.failures.join("; ")}` : ""}. Replay: ${r.replayCommand}`,
+    // a story that does not apply (e.g. R1-only under R0) is skipped, with the reason
+    verdict: r.verdict === "not-applicable" ? "not-applicable" : r.ok ? "pass" : "fail",
+    message:
+      r.verdict === "not-applicable"
+        ? r.notes.join("; ") || "the scenario does not apply"
+        : `verdict ${r.verdict}, expected ${r.expected}${r.failures.length ? `: ${r.failures.join("; ")}` : ""}. Replay: ${r.replayCommand}`,
     expectedFailure: false,
   });
   return cases;

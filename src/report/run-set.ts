@@ -46,6 +46,8 @@ export interface RunSetOptions {
   seed?: string;
   profile?: ProtocolProfile;
   relayUrls?: string[];
+  /** Engine worker threads for every run (RunOptions.workers). */
+  workers?: number | "auto";
   progress?: RunSetProgress;
   /** Write capsules for failing runs (default true). */
   capsules?: boolean;
@@ -121,6 +123,7 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
         outcome = await opts.run(scenario, {
           ...(opts.seed ? { seed: opts.seed } : {}),
           ...(opts.relayUrls?.length ? { relayUrls: opts.relayUrls } : {}),
+          ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
           ...item.runOptions,
           onStep: (step, steps, description) => opts.progress?.step?.(i, items.length, item.name, step, steps, description),
         });

@@ -33,6 +33,8 @@ export interface ComplianceSummary {
   counts: Record<string, number>;
   /** Failed rules: id, level, offending event ids, message. */
   failures: { ruleId: string; level: string; eventIds: string[]; message: string }[];
+  /** Ids of the rules that passed (judged on at least one subject and never failed). */
+  passed?: string[];
 }
 
 export interface RunMetrics {

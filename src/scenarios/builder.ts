@@ -15,6 +15,7 @@ import type { ProtocolProfile } from "../profile.ts";
 import type {
   AgentSpec,
   AssertStep,
+  BlossomFaultKind,
   CatchUpMode,
   CheckSettings,
   FaultKind,
@@ -48,6 +49,12 @@ export class ScenarioBuilder {
     this.s.expect = e;
     if (failingChecks) this.s.expectFailureOf = failingChecks;
     if (reason) this.s.expectReason = reason;
+    return this;
+  }
+  /** The story applies only under these profiles; elsewhere the run is not applicable, for `reason`. */
+  onlyProfiles(profiles: ProtocolProfile[], reason: string): this {
+    this.s.profiles = [...profiles];
+    this.s.profileReason = reason;
     return this;
   }
   params(p: Record<string, unknown>): this {
@@ -105,8 +112,14 @@ export class ScenarioBuilder {
   send(agent: string, group: string, text: string, opts: Omit<SendStep, "type" | "agent" | "group" | "text"> = {}): this {
     return this.step({ type: "send", agent, group, text, ...opts });
   }
-  sendMedia(agent: string, group: string, media: { filename: string; mimeType: string; bytes: number }, extra: Extra = {}): this {
+  sendMedia(agent: string, group: string, media: { filename: string; mimeType: string; bytes: number; wrongBlob?: boolean }, extra: Extra = {}): this {
     return this.step({ type: "send", agent, group, media, ...extra });
+  }
+  setGroupImage(agent: string, group: string, opts: { bytes?: number; version?: 1 | 2; clear?: boolean } & Extra = {}): this {
+    return this.step({ type: "set-group-image", agent, group, ...opts });
+  }
+  blossomFault(fault: BlossomFaultKind, opts: { target?: "latest" | "all"; ms?: number } & Extra = {}): this {
+    return this.step({ type: "blossom-fault", fault, ...opts });
   }
   offline(agent: string, extra: Extra = {}): this {
     return this.step({ type: "offline", agent, ...extra });

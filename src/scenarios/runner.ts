@@ -14,6 +14,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgentError, EngineAgent, type EngineFactory } from "../agents/engine-agent.ts";
+import { defaultWorkerCount, EngineWorkerPool } from "../agents/worker-engine.ts";
 import { IoGate, type AgentContext } from "../agents/context.ts";
 import type { Agent, AgentGroupView, CommitReport } from "../agents/types.ts";
 import { runInvariants } from "../checkers/invariants/index.ts";
@@ -29,6 +30,8 @@ import { createRng, type Rng } from "../sim/random.ts";
 import type { RelayBackendFactory, RelayBackendHandle } from "./backends.ts";
 import type { AgentSpec, CatchUpMode, QuirkName, Scenario, Step } from "./types.ts";
 import { validateScenario } from "./validate.ts";
+import type { BlossomServer } from "../blossom/server.ts";
+import { applyBlossomFault, checkMediaAssertions, hasMediaAssertions, mediaCapabilities, needsBlossom } from "../blossom/scenario-media.ts";
 
 export class ScenarioRefusedError extends HarnessError {}
 
@@ -58,6 +61,22 @@ export interface RunOptions {
    * src/peers/): return an Agent for the spec, or undefined for an EngineAgent.
    */
   agentFactory?: AgentFactory;
+  /**
+   * An external Blossom server for media scenarios instead of the harness's own (e.g. a real one).
+   * Scenarios with `blossom-fault` steps need the harness's server and are refused.
+   */
+  blossomUrl?: string;
+  /**
+   * Engine worker threads for in-process engine agents: 0 runs every engine on the main thread;
+   * N > 0 hosts the engines on N workers (several agents per worker) and processes busy agents'
+   * events in parallel, applying results in the scenario's agent order (same history as 0).
+   * "auto" (the CLI's default): cores − 1 workers from 20 agents on, on machines of 3 cores or more,
+   * else 0 (see `defaultWorkerCount`). Default 0. Ignored
+   * (in-process) with a custom `engineFactory`.
+   */
+  workers?: number | "auto";
+  /** Tooling and test hook: called with the engine worker pool once it is running. */
+  onWorkerPool?: (pool: EngineWorkerPool) => void;
 }
 
 /** Defaults the runner hands to an agent factory: the identity and settings it would give an EngineAgent. */
@@ -106,6 +125,7 @@ export function requiredCapabilities(s: Scenario): { agents: Map<string, Set<str
   for (const st of s.steps) {
     if (st.type === "restart") agents.get(st.agent)?.add("restart");
     if (st.type === "send" && st.media) agents.get(st.agent)?.add("media");
+    for (const [name, cap] of mediaCapabilities(s, st)) agents.get(name)?.add(cap);
     if (st.type === "send" && st.spoofAuthor) agents.get(st.agent)?.add("spoof-author");
     if (st.type === "fault") {
       for (const r of st.relay ? [st.relay] : s.relays.map((x) => x.name)) relays.get(r)?.add("faults");
@@ -158,6 +178,10 @@ function stepDescription(st: Step): string {
       return `${st.agent} rotates its KeyPackage`;
     case "delete-key-package":
       return `${st.agent} deletes its KeyPackages`;
+    case "set-group-image":
+      return `${st.agent} ${st.clear ? "clears" : "sets"} ${st.group}'s image${st.clear ? "" : ` (v${st.version ?? 2})`}`;
+    case "blossom-fault":
+      return `Blossom fault ${st.fault}${st.fault === "heal" ? "" : ` on ${st.target ?? "latest"}`}`;
   }
 }
 
@@ -185,9 +209,11 @@ export class ScenarioRun {
   private readonly processCost = new Map<string, { members: number; total: number; n: number }>();
   private readonly timer: Timer;
   private workDir: string | undefined;
-  private blossom: { url: string; stop(): Promise<void> } | undefined;
+  private blossom: BlossomServer | undefined;
   private readonly allowedErrors = new Map<string, { index: number; count: number; message: string }>();
   private ownWorkDir = false;
+  /** Engine worker threads (RunOptions.workers), when the run uses them. */
+  private pool: EngineWorkerPool | undefined;
   readonly seed: string;
   readonly simulated: boolean;
 
@@ -237,7 +263,17 @@ export class ScenarioRun {
       },
     );
     let idle = 0;
+    const done = p.then(
+      () => undefined,
+      () => undefined,
+    );
     while (!settled) {
+      if (this.scheduler && this.gate.waiting === 0) {
+        // nobody waits on a relay: agents are computing (here, or on engine worker threads). Sleep until
+        // the work ends or an agent starts waiting, rather than spinning a core the workers need.
+        await Promise.race([done, this.gate.changed()]);
+        continue;
+      }
       if (this.scheduler && this.gate.waiting > 0 && this.scheduler.pending > 0) {
         await this.scheduler.runUntilIdle({ maxTasks: 1 });
         idle = 0;
@@ -264,7 +300,7 @@ export class ScenarioRun {
         const busy = this.agentOrder.map((n) => this.agents.get(n) as Agent).filter((a) => a.hasWork());
         if (busy.length > 0) {
           quiet = 0;
-          for (const a of busy) await this.drive(a.processInbox());
+          await this.processBusy(busy);
         } else {
           quiet++;
           await new Promise<void>((resolve) => setTimeout(resolve, 100));
@@ -275,7 +311,7 @@ export class ScenarioRun {
     for (;;) {
       const busy = this.agentOrder.map((n) => this.agents.get(n) as Agent).filter((a) => a.hasWork());
       if (busy.length > 0) {
-        for (const a of busy) await this.drive(a.processInbox());
+        await this.processBusy(busy);
         continue;
       }
       if (this.scheduler.pending === 0) {
@@ -286,6 +322,17 @@ export class ScenarioRun {
       await this.yieldMacrotask();
       if (ran === 0) break;
     }
+  }
+
+  /**
+   * Compute phase, then apply phase: every busy agent starts its engine work at once (in parallel
+   * when engines live on worker threads), then each records and acts on its results in the
+   * scenario's agent order, so the history does not depend on which engine finished first.
+   */
+  private async processBusy(busy: Agent[]): Promise<void> {
+    for (const a of busy) a.prefetch?.();
+    for (const a of busy) await this.drive(a.processInbox());
+    this.pool?.check();
   }
 
   // ------------------------------------------------------------------ setup
@@ -318,6 +365,13 @@ export class ScenarioRun {
       this.relays.set(spec.name, await relayFactory(eff, env));
     }
     const engineFactory = this.opts.engineFactory ?? (await defaultEngineFactory());
+    const engineAgents = s.agents.length;
+    const workers = this.opts.engineFactory ? 0 : this.opts.workers === "auto" ? defaultWorkerCount(engineAgents) : (this.opts.workers ?? 0);
+    if (workers > 0) {
+      this.pool = await EngineWorkerPool.start(Math.min(workers, engineAgents));
+      this.notes.push(`engines on ${this.pool.size} worker thread(s)`);
+      this.opts.onWorkerPool?.(this.pool);
+    }
     if (s.agents.some((a) => a.storage === "file")) {
       if (this.opts.workDir) this.workDir = this.opts.workDir;
       else {
@@ -325,7 +379,7 @@ export class ScenarioRun {
         this.ownWorkDir = true;
       }
     }
-    if (s.steps.some((st) => st.type === "send" && st.media) || s.requires?.agents?.includes("media")) {
+    if (needsBlossom(s) && !this.opts.blossomUrl) {
       // a Blossom server on 127.0.0.1 for MIP-04 attachments, stopped at teardown
       const { BlossomServer } = await import("../blossom/server.ts");
       const server = new BlossomServer({ host: "127.0.0.1", port: 0 });
@@ -333,7 +387,7 @@ export class ScenarioRun {
       this.blossom = server;
     }
     const ctx: AgentContext = {
-      ...(this.blossom ? { blossomUrl: this.blossom.url } : {}),
+      ...(this.blossom ? { blossomUrl: this.blossom.url } : this.opts.blossomUrl && needsBlossom(s) ? { blossomUrl: this.opts.blossomUrl } : {}),
       history: this.history,
       clock: this.clock,
       gate: this.gate,
@@ -344,6 +398,7 @@ export class ScenarioRun {
         return r.connect(agentName);
       },
       recordedKeys: new Set(),
+      ...(this.pool ? {} : { serialCompute: serialQueue() }),
       metrics: {
         commitCreated: (m) => this.metrics.commitCost.push({ members: m.members, createMs: round(m.createMs) }),
         commitProcessed: (m) => {
@@ -379,7 +434,9 @@ export class ScenarioRun {
         name: spec.name,
         secretKey,
         relays: spec.relays.map((r) => (this.relays.get(r) as RelayBackendHandle).url),
-        engineFactory,
+        engineFactory: this.pool
+          ? this.pool.factoryFor(spec.name, spec.storage === "file" ? { kind: "file", dir: join(this.workDir as string, spec.name) } : { kind: "memory" }, engineRng.seed)
+          : engineFactory,
         storage,
         durable: true,
         profile: spec.profile ?? s.profile ?? DEFAULT_PROFILE,
@@ -408,6 +465,7 @@ export class ScenarioRun {
       const have = new Set(r.capabilities());
       for (const c of caps) if (!have.has(c)) problems.push(`relay ${name} (${r.backend} ${r.url}) cannot do "${c}"`);
     }
+    if (!this.blossom && this.scenario.steps.some((st) => st.type === "blossom-fault")) problems.push(`the Blossom server ${this.opts.blossomUrl ?? ""} cannot take faults (blossom-fault steps need the harness's own)`);
     return problems;
   }
 
@@ -523,6 +581,16 @@ export class ScenarioRun {
         const ids = await this.drive(this.agent(st.agent).deleteKeyPackages());
         return `${ids.length} deletion(s)`;
       }
+      case "set-group-image": {
+        const a = this.agent(st.agent);
+        if (!a.setGroupImage) throw new ScenarioRefusedError("AGENT_NO_GROUP_IMAGE", `agent ${st.agent} cannot set a group image`);
+        const rep = await this.drive(a.setGroupImage(this.group(st.group), { bytes: st.bytes ?? 2048, version: st.version ?? 2, ...(st.clear ? { clear: true } : {}) }));
+        this.noteCommit(rep);
+        return `epoch ${rep.epoch}, ${rep.imageHash ? `image ${rep.imageHash.slice(0, 12)}…` : "image cleared"}${rep.deletedBy ? `; old blob deleted by ${rep.deletedBy.slice(0, 12)}…` : ""}`;
+      }
+      case "blossom-fault":
+        if (!this.blossom) throw new ScenarioRefusedError("NO_BLOSSOM", "this run has no Blossom server");
+        return applyBlossomFault(this.blossom, this.history, st);
     }
   }
 
@@ -615,6 +683,7 @@ export class ScenarioRun {
       if (res.leaked.length > 0) problems.push(`${res.leaked.join(", ")} could decrypt`);
       if (res.fed === 0) problems.push("no application message to probe with");
     }
+    if (hasMediaAssertions(st)) problems.push(...(await checkMediaAssertions(st, { history: this.history, blossomUrl: this.blossom?.url ?? this.opts.blossomUrl, groupId: gid, agent: (n) => this.agent(n), drive: (p) => this.drive(p) })));
     const ok = problems.length === 0;
     const result: CheckResult = { name: `assert:${index}`, verdict: ok ? "pass" : "fail", message: ok ? `step ${index}: assertion holds for ${names.length} agent(s)` : `step ${index}: ${problems.join("; ")}` };
     this.stepChecks.push(result);
@@ -712,6 +781,13 @@ export class ScenarioRun {
     let compliance: ComplianceSummary | undefined;
     try {
       this.history.record("runner", "invoke", "run", { scenario: s.name, seed: this.seed, profile: s.profile ?? DEFAULT_PROFILE, params: s.params ?? {} });
+      const profile = s.profile ?? DEFAULT_PROFILE;
+      if (s.profiles && !s.profiles.includes(profile)) {
+        const reason = `not applicable under ${profile}: the story applies to ${s.profiles.join(", ")} only${s.profileReason ? ` (${s.profileReason})` : ""}`;
+        this.history.record("runner", "info", "not-applicable", { profile, profiles: s.profiles, reason });
+        this.notes.push(reason);
+        return this.finish("not-applicable", checks, undefined, wall0, cpu0, peakRss, rssTimer);
+      }
       await this.setup();
       const problems = this.checkCapabilities();
       if (problems.length > 0) {
@@ -768,6 +844,7 @@ export class ScenarioRun {
           this.failures.push(`step ${i} (${st.type}): ${message}`);
         }
         this.trackEpochs();
+        this.pool?.check();
       }
       await this.settle();
       await this.probeSecrecy();
@@ -841,7 +918,9 @@ export class ScenarioRun {
       if (!ok) this.notes.push(`expected a failure of ${this.scenario.expectFailureOf.join(" or ")}, got failures of ${[...failed].join(", ")}`);
     }
     if (expected === "fail" && verdict === "error") ok = false;
-    if (expected === "fail" && this.scenario.expectReason) this.notes.push(`expected to fail: ${this.scenario.expectReason}`);
+    // neither passed nor failed: the story does not apply (e.g. an R1-only story under R0)
+    if (verdict === "not-applicable") ok = true;
+    if (expected === "fail" && verdict !== "not-applicable" && this.scenario.expectReason) this.notes.push(`expected to fail: ${this.scenario.expectReason}`);
     const result: ScenarioResult = {
       scenario: this.opts.catalogueName ?? this.scenario.name,
       description: this.scenario.description,
@@ -920,6 +999,10 @@ export class ScenarioRun {
       }
     }
     if (this.blossom) await this.blossom.stop();
+    if (this.pool) {
+      if (process.env.MARMOT_WORKER_STATS === "1") console.error(JSON.stringify(Object.fromEntries(this.pool.stats)));
+      await this.pool.close();
+    }
     if (this.ownWorkDir && this.workDir) await rm(this.workDir, { recursive: true, force: true });
   }
 }
@@ -932,6 +1015,16 @@ function findLastIndex<T>(list: readonly T[], pred: (x: T) => boolean): number {
 function findLast<T>(list: readonly T[], pred: (x: T) => boolean): T | undefined {
   const i = findLastIndex(list, pred);
   return i >= 0 ? list[i] : undefined;
+}
+
+/** Runs async work one piece at a time, in the order it was handed in. */
+function serialQueue(): <T>(work: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(work: () => Promise<T>): Promise<T> => {
+    const next = tail.then(work, work);
+    tail = next.catch(() => undefined);
+    return next;
+  };
 }
 
 function round(x: number): number {

@@ -123,8 +123,11 @@ export interface SendStep extends StepBase {
   agent: string;
   group: string;
   text?: string;
-  /** Send an encrypted file instead of text (needs capability "media"). */
-  media?: { filename: string; mimeType: string; bytes: number };
+  /**
+   * Send an encrypted file instead of text (needs capability "media"). `wrongBlob` (adversarial,
+   * capability "media-tamper"): the imeta names another valid blob, the sender's previous upload.
+   */
+  media?: { filename: string; mimeType: string; bytes: number; wrongBlob?: boolean };
   /** Send this many messages (default 1). */
   count?: number;
   /** Inner rumor kind (default 9). */
@@ -194,6 +197,44 @@ export interface AssertStep extends StepBase {
   cannotDecrypt?: string[];
   /** These agents are not (or no longer) members. */
   notMembers?: string[];
+  /** Each listed agent has fetched and decrypted at least this many attachments (MIP-04) in the group. */
+  mediaReceived?: Record<string, number>;
+  /**
+   * Each listed agent detected a bad attachment in the group: its latest fetch failed with this
+   * error code ("*": any). The failures matched are excused in the media invariant.
+   */
+  mediaFailed?: Record<string, string>;
+  /** Media secrecy probe: these agents cannot open the group's attachments sent after they left it. */
+  cannotDecryptMedia?: string[];
+  /** These agents fetched and decrypted the group's current image (MIP-01). */
+  groupImageFetchedBy?: string[];
+  /** No earlier image blob of the group is left on the Blossom server (cleanup after a change). */
+  groupImageCleanedUp?: boolean;
+}
+/** MIP-01: set, change or clear the group image (needs capability "group-image"). */
+export interface SetGroupImageStep extends StepBase {
+  type: "set-group-image";
+  agent: string;
+  group: string;
+  /** Size of the seeded image, bytes (default 2048). */
+  bytes?: number;
+  /** 2 (default, R1: image seed + upload seed) or 1 (the key used directly, as older clients write). */
+  version?: 1 | 2;
+  /** Remove the image instead (the old blob is cleaned up). */
+  clear?: boolean;
+}
+export const BLOSSOM_FAULTS = ["corrupt", "missing", "swap", "delay", "heal"] as const;
+export type BlossomFaultKind = (typeof BLOSSOM_FAULTS)[number];
+/**
+ * A fault on the run's Blossom server. `target` "latest" (default) is the most recently uploaded
+ * attachment blob, "all" every blob. swap: GET of the latest blob serves the previous blob's bytes.
+ */
+export interface BlossomFaultStep extends StepBase {
+  type: "blossom-fault";
+  fault: BlossomFaultKind;
+  target?: "latest" | "all";
+  /** For delay. */
+  ms?: number;
 }
 export interface PublishKeyPackageStep extends StepBase {
   type: "publish-key-package";
@@ -227,7 +268,9 @@ export type Step =
   | AssertStep
   | PublishKeyPackageStep
   | RotateKeyPackageStep
-  | DeleteKeyPackageStep;
+  | DeleteKeyPackageStep
+  | SetGroupImageStep
+  | BlossomFaultStep;
 
 export type StepType = Step["type"];
 
@@ -249,10 +292,13 @@ export const STEP_TYPES: readonly StepType[] = [
   "publish-key-package",
   "rotate-key-package",
   "delete-key-package",
+  "set-group-image",
+  "blossom-fault",
 ];
 
 /**
- * Capabilities a scenario needs. Agent capabilities: "media", "restart", "out-of-band-tree",
+ * Capabilities a scenario needs. Agent capabilities: "media", "group-image", "group-image-v2", "media-probe",
+ * "media-tamper", "restart", "out-of-band-tree",
  * "quirk:<name>", "profile:<R0|R1>", "spoof-author". Relay capabilities: "faults", "retention",
  * "reject-protected", "delivery-queue".
  */
@@ -290,4 +336,11 @@ export interface Scenario {
   expectFailureOf?: string[];
   /** Why the expected failure is expected (e.g. a known dependency bug); written into the result's notes. */
   expectReason?: string;
+  /**
+   * Profiles the story applies to (default: all). A run under another profile (e.g. `--profile R0`
+   * for a story about SelfRemove) is reported "not-applicable" with `profileReason`, not run.
+   */
+  profiles?: ProtocolProfile[];
+  /** Why the story needs `profiles`. */
+  profileReason?: string;
 }

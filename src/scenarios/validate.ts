@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { HarnessError } from "../errors.ts";
-import { FAULT_KINDS, QUIRKS, STEP_TYPES, type Scenario } from "./types.ts";
+import { BLOSSOM_FAULTS, FAULT_KINDS, QUIRKS, STEP_TYPES, type Scenario } from "./types.ts";
 
 export class ScenarioValidationError extends HarnessError {
   constructor(
@@ -26,6 +26,7 @@ type FieldType =
   | { t: "string[]"; enum?: readonly string[]; minItems?: number }
   | { t: "object" }
   | { t: "record-integer" }
+  | { t: "record-string" }
   | { t: "members" } // string[] | integer
   | { t: "media" }
   | { t: "excused" }
@@ -84,6 +85,23 @@ export const STEP_RULES: Record<string, Record<string, FieldRule>> = {
     messagesReceived: { type: { t: "record-integer" } },
     cannotDecrypt: strs(),
     notMembers: strs(),
+    mediaReceived: { type: { t: "record-integer" }, description: "Agent → attachments fetched and decrypted, at least" },
+    mediaFailed: { type: { t: "record-string" }, description: "Agent → error code its latest attachment fetch failed with ('*' for any)" },
+    cannotDecryptMedia: strs(false, "Media secrecy probe: these agents cannot open attachments sent after they left"),
+    groupImageFetchedBy: strs(false, "These agents fetched and decrypted the current group image"),
+    groupImageCleanedUp: bool("No earlier image blob of the group is left on the Blossom server"),
+  },
+  "set-group-image": {
+    agent: str(true),
+    group: str(true),
+    bytes: int(1, "Size of the seeded image (default 2048)"),
+    version: { type: { t: "integer", min: 1 }, description: "2 (default) or 1" },
+    clear: bool("Remove the image instead"),
+  },
+  "blossom-fault": {
+    fault: { type: { t: "string", enum: BLOSSOM_FAULTS }, required: true },
+    target: { type: { t: "string", enum: ["latest", "all"] } },
+    ms: int(0, "Delay for the delay fault"),
   },
   "publish-key-package": { agent: str(true), count: int(1), lastResort: bool() },
   "rotate-key-package": { agent: str(true) },
@@ -121,6 +139,8 @@ const TOP_RULES: Record<string, FieldRule> = {
   params: { type: { t: "object" } },
   expectFailureOf: strs(),
   expectReason: str(false, "Why the expected failure is expected; shown in the report notes"),
+  profiles: { type: { t: "string[]", enum: ["R0", "R1", "R2"], minItems: 1 }, description: "Profiles the story applies to (default: all). Under another profile the run is reported not-applicable, neither passed nor failed" },
+  profileReason: str(false, "Why the story needs those profiles: the not-applicable reason in the report"),
 };
 
 function typeName(v: unknown): string {
@@ -167,6 +187,12 @@ function checkField(value: unknown, rule: FieldType, path: string, problems: { p
         if (typeof v !== "number" || !Number.isInteger(v) || v < 0) problems.push({ path: `${path}.${k}`, message: `expected a count ≥ 0, got ${JSON.stringify(v)}` });
       }
       return;
+    case "record-string":
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return bad(`expected an object of agent → string, got ${typeName(value)}`);
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== "string" || v.length === 0) problems.push({ path: `${path}.${k}`, message: `expected a non-empty string, got ${JSON.stringify(v)}` });
+      }
+      return;
     case "members":
       if (typeof value === "number") {
         if (!Number.isInteger(value) || value < 0) bad(`expected a member count ≥ 0, got ${value}`);
@@ -179,6 +205,8 @@ function checkField(value: unknown, rule: FieldType, path: string, problems: { p
       checkField(m.filename, { t: "string", minLength: 1 }, `${path}.filename`, problems);
       checkField(m.mimeType, { t: "string", minLength: 1 }, `${path}.mimeType`, problems);
       checkField(m.bytes, { t: "integer", min: 0 }, `${path}.bytes`, problems);
+      if (m.wrongBlob !== undefined) checkField(m.wrongBlob, { t: "boolean" }, `${path}.wrongBlob`, problems);
+      for (const k of Object.keys(m)) if (!["filename", "mimeType", "bytes", "wrongBlob"].includes(k)) problems.push({ path: `${path}.${k}`, message: "unknown field" });
       return;
     }
     case "any":
@@ -303,6 +331,13 @@ export function validateScenario(input: unknown, source = "scenario"): Scenario 
       agentList("agents");
       agentList("cannotDecrypt");
       agentList("notMembers");
+      agentList("cannotDecryptMedia");
+      agentList("groupImageFetchedBy");
+      if (st.type === "set-group-image" && st.version !== undefined && st.version !== 1 && st.version !== 2) problems.push({ path: `${path}.version`, message: `expected 1 or 2, got ${JSON.stringify(st.version)}` });
+      for (const field of ["mediaReceived", "mediaFailed"] as const) {
+        const rec = st.type === "assert" ? st[field] : undefined;
+        if (rec && typeof rec === "object") for (const k of Object.keys(rec)) if (!agentNames.has(k)) problems.push({ path: `${path}.${field}.${k}`, message: `unknown agent "${k}"` });
+      }
       agentList("members");
       if (st.type === "assert" && st.messagesReceived && typeof st.messagesReceived === "object") {
         for (const k of Object.keys(st.messagesReceived)) if (!agentNames.has(k)) problems.push({ path: `${path}.messagesReceived.${k}`, message: `unknown agent "${k}"` });
@@ -352,6 +387,8 @@ function fieldSchema(rule: FieldRule): Record<string, unknown> {
       return { ...base, type: "object" };
     case "record-integer":
       return { ...base, type: "object", additionalProperties: { type: "integer", minimum: 0 } };
+    case "record-string":
+      return { ...base, type: "object", additionalProperties: { type: "string", minLength: 1 } };
     case "members":
       return { ...base, oneOf: [{ type: "array", items: { type: "string", minLength: 1 } }, { type: "integer", minimum: 0 }] };
     case "media":
@@ -360,7 +397,7 @@ function fieldSchema(rule: FieldRule): Record<string, unknown> {
         type: "object",
         required: ["filename", "mimeType", "bytes"],
         additionalProperties: false,
-        properties: { filename: { type: "string", minLength: 1 }, mimeType: { type: "string", minLength: 1 }, bytes: { type: "integer", minimum: 0 } },
+        properties: { filename: { type: "string", minLength: 1 }, mimeType: { type: "string", minLength: 1 }, bytes: { type: "integer", minimum: 0 }, wrongBlob: { type: "boolean" } },
       };
     case "any":
       return base;

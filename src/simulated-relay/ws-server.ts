@@ -12,6 +12,7 @@ import { FaultLog } from "./faults.ts";
 import { RelayError, type RelayMessage } from "./messages.ts";
 import { RealtimeScheduler } from "./realtime.ts";
 import { defaultVerifyWorkers, VerifyPool } from "./verify-pool.ts";
+import { CLIENT_LABEL_HEADER } from "../relays/websocket.ts";
 import { loadSignatureVerifier, nostrWasmUrl, type SignedEventFields } from "../nostr/verify.ts";
 import { Nemesis, SimulatedRelay, type SimConnection, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
@@ -38,6 +39,12 @@ export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, 
    * EVENT frames for it are skipped and recorded as "socket-overflow.hit" (default 16 MiB).
    */
   maxBufferedBytes?: number;
+  /**
+   * Name a connection after its `x-marmot-harness-client` request header when present (the
+   * harness's runs label agents' connections so that faults scoped to an agent reach them).
+   * Off by default: connections are named by remote address.
+   */
+  labelClients?: boolean;
 }
 
 export interface Nip11Document {
@@ -237,7 +244,9 @@ export class RelayServer {
   }
 
   private onSocket(ws: WebSocket, req: IncomingMessage): void {
-    const client = `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}#${this.nextClient++}`;
+    const label = this.opts.labelClients ? req.headers[CLIENT_LABEL_HEADER] : undefined;
+    const client =
+      typeof label === "string" && /^[\x21-\x7e]{1,64}$/.test(label) ? label : `${req.socket.remoteAddress ?? "?"}:${req.socket.remotePort ?? 0}#${this.nextClient++}`;
     let conn: SimConnection | undefined;
     try {
       const maxBuffered = this.opts.maxBufferedBytes ?? 16 * 1024 * 1024;

@@ -215,6 +215,17 @@ describe("credential identity (MIP00-CR-01)", () => {
     expect(added).toEqual(["MIP00-CR-01"]);
     expect(findingOf(after, "MIP00-CR-01")?.message).toMatch(/leaf 1/);
   });
+
+  it("members' views merged per group (no agent): a race's losing view is not a violation, a changed identity in every view is", async () => {
+    const view = (epoch: number, leaves: Record<string, string>): Observation => ({ kind: "group-state", nostrGroupId: gid, epoch, leaves });
+    const d = "dd".repeat(32);
+    // at epoch 2 one member briefly held a losing branch that put d on leaf 2; epoch 3 follows the winner (c)
+    const race = withObs([view(1, { 0: a, 1: b }), view(2, { 0: a, 1: b, 2: c }), view(2, { 0: a, 1: b, 2: d }), view(3, { 0: a, 1: b, 2: c })]);
+    expect(verdictOf(await judge(fx.records, { profile: "R1", keyring: race }), "MIP00-CR-01")).toBe("pass");
+    const changed = withObs([view(1, { 0: a, 1: b }), view(2, { 0: a, 1: b, 2: c }), view(2, { 0: a, 1: b, 2: d }), view(3, { 0: a, 1: d, 2: c })]);
+    const { added } = await judgeBoth({ records: fx.records, keyring: fx.keyring }, { records: fx.records, keyring: changed }, { profile: "R1" });
+    expect(added).toEqual(["MIP00-CR-01"]);
+  });
 });
 
 describe("duplicate-group Welcome (MIP02-WL-15, R2)", () => {

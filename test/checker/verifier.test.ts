@@ -50,6 +50,21 @@ describe("signature verifier", () => {
     expect(none.malformed).toEqual([]);
   });
 
+  it("copies of an event seen on several relays: a tampered copy or one with a bad signature is malformed; an exact copy is not", async () => {
+    const idx = fx.records.findIndex((r) => r.event.id === ev.id);
+    const rec = fx.records[idx] as (typeof fx.records)[number];
+    const exact = { ...rec, event: { ...rec.event }, relay: "ws://127.0.0.1:7001" };
+    const tampered = { ...rec, event: { ...rec.event, content: rec.event.content + "x" }, relay: "ws://127.0.0.1:7002" };
+    const badSig = { ...rec, event: { ...rec.event, sig: ev.sig.slice(0, 127) + (ev.sig.endsWith("0") ? "1" : "0") }, relay: "ws://127.0.0.1:7003" };
+    const clean = await judge([...fx.records, exact], { profile: "R1" });
+    expect(clean.malformed).toEqual([]);
+    for (const copy of [tampered, badSig]) {
+      const r = await judge([...fx.records, copy], { profile: "R1" });
+      expect(r.malformed.map((m) => m.eventId)).toEqual([ev.id]);
+      expect(r.malformed[0]?.reason).toMatch(/a copy \(record \d+\)/);
+    }
+  });
+
   it("large captures verify signatures on worker threads with the same verdicts", async () => {
     const forged = { ...ev, sig: ev.sig.slice(0, 127) + (ev.sig.endsWith("0") ? "1" : "0") };
     const once = replaceEvent(fx.records, ev.id, forged);

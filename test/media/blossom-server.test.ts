@@ -244,6 +244,31 @@ describe("Blossom faults", () => {
     expect(decryptMedia({ exporterSecret: exporter, blob: ok, imeta: enc.imeta(d.url) }).data.length).toBe(2048);
   });
 
+  it("swapped blob: the server serves another valid blob under the address; hash checks catch it", async () => {
+    const exporter = createRng("exp-swap").bytes(32);
+    const a = encryptMedia({ exporterSecret: exporter, data: createRng("a").bytes(700), mime: "image/png", filename: "a.png" });
+    const b = encryptMedia({ exporterSecret: exporter, data: createRng("b").bytes(900), mime: "image/png", filename: "b.png" });
+    const da = await c.upload(a.ciphertext);
+    const db = await c.upload(b.ciphertext);
+    server.setFaults({ swap: { [da.sha256]: db.sha256 } });
+    const raw = await c.download(da.sha256, { verify: false });
+    expect(Buffer.from(raw).equals(Buffer.from(b.ciphertext))).toBe(true);
+    await expect(c.download(da.sha256)).rejects.toMatchObject({ code: "CLIENT_HASH_MISMATCH" });
+    expect(() => decryptMedia({ exporterSecret: exporter, blob: raw, imeta: a.imeta(da.url) })).toThrow(expect.objectContaining({ code: "MEDIA_CIPHERTEXT_HASH_MISMATCH" }));
+    // the other direction is untouched, and clearing the fault restores the blob
+    expect(Buffer.from(await c.download(db.sha256)).equals(Buffer.from(b.ciphertext))).toBe(true);
+    server.clearFaults();
+    expect(decryptMedia({ exporterSecret: exporter, blob: await c.download(da.sha256), imeta: a.imeta(da.url) }).data.length).toBe(700);
+  });
+
+  it("upload with a precomputed hash: accepted when right, refused by the server when wrong", async () => {
+    const data = createRng("pre").bytes(300);
+    expect((await c.upload(data, { sha256: sha(data) })).sha256).toBe(sha(data));
+    const other = createRng("pre2").bytes(300);
+    await expect(c.upload(other, { sha256: sha(data) })).rejects.toBeInstanceOf(Error);
+    expect(await c.has(sha(other))).toBe(false);
+  });
+
   it("slow responses: a client with a short timeout gives up, and succeeds once the delay is off", async () => {
     const data = createRng("slow").bytes(10);
     await c.upload(data);

@@ -118,7 +118,8 @@ describe("canonicalMime", () => {
 
 describe("round trips", () => {
   const exporter = createRng("roundtrip").bytes(32);
-  for (const size of [0, 1, 1024 * 1024, 10 * 1024 * 1024]) {
+  // 0 B to 10 MiB, with the ChaCha20 block (64 B) and Poly1305 (16 B) boundaries
+  for (const size of [0, 1, 15, 16, 17, 63, 64, 65, 65_537, 1024 * 1024, 10 * 1024 * 1024]) {
     it(`encrypts and decrypts ${size} bytes`, () => {
       const data = size <= 1 ? createRng(`d${size}`).bytes(size) : new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
       const enc = encryptMedia({ exporterSecret: exporter, data, mime: "application/octet-stream", filename: `f${size}.bin` });

@@ -7,7 +7,8 @@ import { MDK_NODE_ENV, mdkNodeAdapter } from "../../src/peers/adapters/mdk-node.
 import { marmotTsAdapter, slotId } from "../../src/peers/adapters/marmot-ts.ts";
 import { openRelay } from "../../src/relays/open.ts";
 import type { Event as NostrEvent } from "nostr-tools";
-import { wnAdapter, wnHex } from "../../src/peers/adapters/wn.ts";
+import { parseWnOutput, wnAdapter, wnCommandLine, wnHex } from "../../src/peers/adapters/wn.ts";
+import { executableSkipReason, runCommand } from "../../src/peers/child-process.ts";
 import type { PeerTransport } from "../../src/peers/peer-agent.ts";
 import { PeerCommandError } from "../../src/peers/process.ts";
 import type { PeerObservation, PeerResponseBody } from "../../src/peers/protocol.ts";
@@ -105,6 +106,36 @@ describe("White Noise adapter", () => {
     expect(wnHex([1, 255])).toBe("01ff");
     expect(wnHex({ value: { vec: [16, 32] } })).toBe("1020");
     expect(wnHex(42)).toBeUndefined();
+  });
+
+  // Unit tests of the adapter's own side (no wn involved): the argument lists it builds and its
+  // reading of the `--json` answer shape it assumes ({"result": ...} or {"error": ...}).
+  it("builds wn command lines: --json, the daemon socket, the account once known, then the subcommand", () => {
+    expect(wnCommandLine("/h/data/dev/wnd.sock", "", ["account", "create"])).toEqual(["--json", "--socket", "/h/data/dev/wnd.sock", "account", "create"]);
+    expect(wnCommandLine("/s", "ab".repeat(32), ["messages", "send", "00ff", "hi there"])).toEqual(["--json", "--socket", "/s", "--account", "ab".repeat(32), "messages", "send", "00ff", "hi there"]);
+  });
+
+  it("reads wn --json answers: result on success; the JSON error, stderr or exit status on failure", () => {
+    const base = { signal: null, stderr: "", timedOut: false };
+    expect(parseWnOutput({ ...base, code: 0, stdout: '{"result":{"pubkey":"ab"}}' })).toEqual({ ok: true, result: { pubkey: "ab" } });
+    expect(parseWnOutput({ ...base, code: 0, stdout: "{}" })).toEqual({ ok: true, result: null });
+    expect(parseWnOutput({ ...base, code: 0, stdout: '{"error":"no such group"}' })).toEqual({ ok: false, result: null, error: "no such group" });
+    expect(parseWnOutput({ ...base, code: 1, stdout: '{"error":{"kind":"NotFound"}}' }).error).toBe('{"kind":"NotFound"}');
+    expect(parseWnOutput({ ...base, code: 2, stdout: "not json", stderr: "error: unknown subcommand\n" }).error).toBe("error: unknown subcommand");
+    expect(parseWnOutput({ ...base, code: 0, stdout: "[1,2]" }).ok).toBe(false);
+    expect(parseWnOutput({ ...base, code: null, signal: "SIGKILL", stdout: "", timedOut: true }).error).toBe("timed out");
+    expect(parseWnOutput({ ...base, code: null, stdout: "", spawnError: "spawn /x ENOENT" }).error).toBe("spawn /x ENOENT");
+  });
+
+  it("runs one-shot commands with a timeout (the plumbing wn calls go through)", async () => {
+    const ok = await runCommand(process.execPath, ["-e", "process.stdout.write(JSON.stringify({result:process.argv.slice(1)}))", "a b", "c"], { timeoutMs: 20_000 });
+    expect(parseWnOutput(ok)).toEqual({ ok: true, result: ["a b", "c"] });
+    const hung = await runCommand(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { timeoutMs: 300 });
+    expect(hung).toMatchObject({ timedOut: true, signal: "SIGKILL", code: null });
+    const missing = await runCommand("/nonexistent/wn", [], { timeoutMs: 1000 });
+    expect(missing.spawnError).toMatch(/ENOENT/);
+    expect(executableSkipReason({}, "X_BIN", "a program")).toBe("X_BIN is not set (path to a program)");
+    expect(executableSkipReason({ X_BIN: process.execPath }, "X_BIN", "a program")).toBeUndefined();
   });
 
   const wnSkip = wnAdapter.skipReason();

@@ -45,7 +45,8 @@ async function until(p: PeerProcess, done: (o: PeerObservation) => boolean, grou
   throw new Error(`${p.name}: condition not reached`);
 }
 
-describe("our engine as a peer (separate processes, WebSocket relay on 127.0.0.1)", () => {
+// The tests are independent (own identities, own folders) and mostly wait on the wall clock.
+describe.concurrent("our engine as a peer (separate processes, WebSocket relay on 127.0.0.1)", () => {
   it("creates a group, invites, exchanges messages and converges across three processes", async () => {
     const [alice, bob, carol] = await Promise.all([spawnPeer("alice"), spawnPeer("bob"), spawnPeer("carol")]);
     const init = async (p: PeerProcess, name: string): Promise<string> => {

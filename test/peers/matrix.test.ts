@@ -2,7 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { matrixMarkdown, roleAgents, runMatrix, type ScenarioRunnerFn } from "../../src/peers/matrix.ts";
+import { matrixMarkdown, rejections, roleAgents, runMatrix, type ScenarioRunnerFn } from "../../src/peers/matrix.ts";
+import type { HistoryEntry } from "../../src/history.ts";
 import { runScenario } from "../../src/scenarios/runner.ts";
 import type { Scenario } from "../../src/scenarios/types.ts";
 import { startLoopbackRelay, type LoopbackRelay } from "./loopback-relay.ts";
@@ -44,6 +45,18 @@ const realRunner: ScenarioRunnerFn = async (s, o) => {
 };
 
 describe("interop matrix", () => {
+  it("names the events agents refused, so a failed cell shows the cause behind it", () => {
+    const e = (seq: number, actor: string, type: string, op: string, data: Record<string, unknown>) => ({ seq, t: 0, actor, type, op, data }) as unknown as HistoryEntry;
+    const h = [
+      e(0, "bob", "fail", "reject", { code: "WELCOME_REQUIRED_CAPABILITIES" }),
+      e(1, "carol", "fail", "reject", { code: "WELCOME_REQUIRED_CAPABILITIES" }),
+      e(2, "bob", "fail", "reject", { code: "WELCOME_REQUIRED_CAPABILITIES" }),
+      e(3, "runner", "fail", "step", { message: "AGENT_NO_GROUP" }),
+    ];
+    expect(rejections(h)).toBe("rejected: bob WELCOME_REQUIRED_CAPABILITIES ×2, carol WELCOME_REQUIRED_CAPABILITIES ×1");
+    expect(rejections([h[3] as HistoryEntry])).toBeUndefined();
+  });
+
   it("finds the agent of each role", () => {
     expect(roleAgents(SCENARIO)).toEqual({ creator: "alice", invitee: "bob", sender: "bob" });
   });

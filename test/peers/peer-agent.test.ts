@@ -99,11 +99,12 @@ async function act(outOfProcess: string[]): Promise<{ history: History; agents: 
   }
 }
 
-describe("PeerAgent: scenarios with some agents out of process", () => {
+// The tests are independent (own identities, own folders) and mostly wait on the wall clock.
+describe.concurrent("PeerAgent: scenarios with some agents out of process", () => {
   it("gives the same verdicts in process and out of process", async () => {
     // (invite, messages both ways, removal; self-update is covered by engine-peer.test.ts)
-    const inProcess = await act([]);
-    const mixed = await act(["bob", "carol"]);
+    // Different identities (the rng seed names who is out of process), so both can run at once.
+    const [inProcess, mixed] = await Promise.all([act([]), act(["bob", "carol"])]);
     const verdicts = (h: History): Record<string, string> => Object.fromEntries(runInvariants(h.entries).map((c) => [c.name, c.verdict]));
     const a = verdicts(inProcess.history);
     const b = verdicts(mixed.history);

@@ -46,7 +46,7 @@ afterEach(async () => {
 describe("peer process supervisor", () => {
   it("runs a healthy session and shuts the peer down cleanly", async () => {
     const p = await peer("good");
-    const init = await p.request(INIT);
+    const init = await p.request(INIT, { timeoutMs: 30_000 });
     expect(init).toEqual({ type: "initialized", account_id: "a".repeat(64) });
     expect(await p.request({ type: "ping", action_id: "x" })).toMatchObject({ type: "ack", action_id: "x" });
     const obs = await p.request({ type: "observe", action_id: "o" });
@@ -59,13 +59,25 @@ describe("peer process supervisor", () => {
     expect(isGone(p.pid as number)).toBe(true);
   });
 
+  it("closes after the request in flight is answered, not in its place", async () => {
+    // A background ping in flight when the session closes: shutdown used to take its place, so
+    // the ping's answer came back under a wrong id and its timer kept the harness alive.
+    const p = await peer("slow-on", "ping", 20_000);
+    await p.request(INIT, { timeoutMs: 30_000 });
+    const ping = p.request({ type: "ping", action_id: "bg" });
+    const exit = await p.close();
+    expect(await ping).toMatchObject({ type: expect.any(String) });
+    expect(exit.failure).toBeUndefined();
+    expect(exit.code).toBe(0);
+  });
+
   it("reports a peer that cannot be started", async () => {
     await expect(PeerProcess.spawn({ name: "nope", command: "/nonexistent/peer-binary" })).rejects.toMatchObject({ code: "PEER_SPAWN_FAILED" });
   });
 
   it("reports a peer that dies mid-request, with its exit code and stderr", async () => {
     const p = await peer("die-on", "ping");
-    await p.request(INIT);
+    await p.request(INIT, { timeoutMs: 30_000 }); // a loaded machine may take longer than the short timeout to start node
     const e = await failure(p.request({ type: "ping", action_id: "x" }));
     expect(e.code).toBe("PEER_EXITED");
     expect(e.message).toContain("exited with code 3 while ping was waiting");
@@ -86,7 +98,7 @@ describe("peer process supervisor", () => {
 
   it("reports a peer that hangs, and kills it", async () => {
     const p = await peer("hang-on", "ping", 300);
-    await p.request(INIT);
+    await p.request(INIT, { timeoutMs: 30_000 }); // a loaded machine may take longer than the short timeout to start node
     const e = await failure(p.request({ type: "ping", action_id: "x" }));
     expect(e.code).toBe("PEER_TIMEOUT");
     expect(e.message).toContain("within 300 ms");
@@ -97,14 +109,14 @@ describe("peer process supervisor", () => {
 
   it("escalates to SIGKILL when a hung peer ignores SIGTERM", async () => {
     const p = await peer("stubborn-hang-on", "ping", 300);
-    await p.request(INIT);
+    await p.request(INIT, { timeoutMs: 30_000 }); // a loaded machine may take longer than the short timeout to start node
     expect((await failure(p.request({ type: "ping", action_id: "x" }))).code).toBe("PEER_TIMEOUT");
     expect((await p.waitForExit()).signal).toBe("SIGKILL");
   });
 
   it("kills the peer's whole process group", async () => {
     const p = await peer("grandchild-hang-on", "ping", 500);
-    await p.request(INIT);
+    await p.request(INIT, { timeoutMs: 30_000 }); // a loaded machine may take longer than the short timeout to start node
     expect((await failure(p.request({ type: "ping", action_id: "x" }))).code).toBe("PEER_TIMEOUT");
     await p.waitForExit();
     const m = /grandchild (\d+)/.exec(p.stderr);

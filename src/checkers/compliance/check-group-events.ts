@@ -131,11 +131,7 @@ export function checkGroupEvent(ctx: CheckContext, rec: CaptureRecord, keys: Map
   const ev = rec.event;
   const id = ev.id;
 
-  // GM-10 (R1/R2)
-  if (j.applies("MIP03-GM-10")) {
-    const problem = ctx.badSignature.has(id) ? "id or signature does not verify" : undefined;
-    j.check("MIP03-GM-10", problem === undefined, id, `445 ${problem ?? ""}`);
-  }
+  // GM-10 (the 445's id and signature) is judged by judge() once every signature verdict is in.
 
   // GM-01
   const hs = tagsNamed(ev.tags, "h");

@@ -12,6 +12,8 @@ import { checkGiftWrap, checkWelcomeSequences, KIND_GIFT_WRAP, recipientKeyMap }
 import { checkObservations } from "./check-observations.ts";
 import { checkJoinSequences } from "./check-joins.ts";
 import { checkMediaAndIdentity } from "./check-media.ts";
+import { checkPushTokens } from "./check-push-tokens.ts";
+import { checkR2State } from "./check-r2-state.ts";
 import { type CheckContext, eventShapeProblem, idAndSignatureProblem } from "./context.ts";
 import { type Finding, Judgement, type MalformedInput, type RuleVerdict } from "./judgement.ts";
 import type { Keyring } from "./keyring.ts";
@@ -34,38 +36,31 @@ export const IMPLEMENTED_RULES: ReadonlySet<string> = new Set([
   "MIP01-IMG-01", "MIP01-IMG-02",
   "MIP01-GD-08", "MIP01-GD-09", "MIP01-GD-10", "MIP01-GD-11", "MIP01-GD-12", "MIP01-GD-13", "MIP01-GD-14", "MIP01-GD-15",
   "MIP02-WL-01", "MIP02-WL-02", "MIP02-WL-03", "MIP02-WL-04", "MIP02-WL-05", "MIP02-WL-06", "MIP02-WL-07", "MIP02-WL-08",
-  "MIP02-WL-11", "MIP02-WL-12", "MIP02-WL-13", "MIP02-WL-14", "MIP02-WL-15", "MIP02-WL-16",
+  "MIP02-WL-09", "MIP02-WL-10", "MIP02-WL-11", "MIP02-WL-12", "MIP02-WL-13", "MIP02-WL-14", "MIP02-WL-15", "MIP02-WL-16",
   "MIP03-GM-01", "MIP03-GM-02", "MIP03-GM-03", "MIP03-GM-04", "MIP03-GM-05", "MIP03-GM-06", "MIP03-GM-07",
   "MIP03-GM-08", "MIP03-GM-09", "MIP03-GM-10", "MIP03-GM-11", "MIP03-GM-12",
   "MIP03-APP-01", "MIP03-APP-02", "MIP03-APP-03", "MIP03-APP-04", "MIP03-APP-05", "MIP03-APP-06",
   "MIP03-CM-01", "MIP03-CM-02", "MIP03-CM-03", "MIP03-CM-04", "MIP03-CM-05", "MIP03-CM-06", "MIP03-CM-07", "MIP03-CM-09", "MIP03-CM-10",
+  "MIP03-CM-13", "MIP03-CM-14",
   "MIP04-MD-01", "MIP04-MD-02", "MIP04-MD-03", "MIP04-MD-04", "MIP04-MD-05", "MIP04-MD-06", "MIP04-MD-07", "MIP04-MD-08",
-  "MIP05-PN-01", "MIP05-PN-02", "MIP05-PN-03", "MIP05-PN-04", "MIP05-PN-06",
-  "CORE-DUP-01", "CORE-CONF-01",
+  "MIP05-PN-01", "MIP05-PN-02", "MIP05-PN-03", "MIP05-PN-04", "MIP05-PN-05", "MIP05-PN-06", "MIP05-PN-07",
+  "CORE-RT-01", "CORE-AP-01", "CORE-AC-01", "CORE-DUP-01", "CORE-CONF-01",
 ]);
 
 /** Rules whose check covers only part of the rule: they can fail but never pass. */
 export const PARTIAL_RULES: ReadonlyMap<string, string> = new Map([
   ["MIP00-KP-16", "the 104-byte 0x8009 account proof in the leaf"],
   ["MIP01-GD-04", "the ratchet_tree extension of Welcome GroupInfo"],
+  ["MIP05-PN-05", "owner_sig over the kind-451 template (its content is not pinned by the digest; shape only)"],
 ]);
 
 /** Why each rule without a check stays unchecked (shown by `rules` and in not-implemented findings). */
 export const NOT_IMPLEMENTED_REASONS: ReadonlyMap<string, string> = new Map([
-  ["MIP02-WL-09", "the GroupInfo is HPKE-encrypted to the joiner's init key, which no keyring carries"],
-  ["MIP02-WL-10", "needs the decrypted GroupInfo (joiner's init key) and the R2 admin-policy component"],
-  ["MIP03-GM-13", "a receiver's internal dedup/ordering logic is not visible in traffic"],
-  ["MIP03-CM-08", "deliberate: a creation commit stays local (ts-mls, MDK); no published bytes identify one"],
-  ["MIP03-CM-11", "R2 convergence-v1 branch ordering is not implemented by the project's engine"],
-  ["MIP03-CM-12", "retained rollback states are client storage, not visible in traffic or observations"],
-  ["MIP03-CM-13", "the R2 convergence stale window is not implemented by the project's engine"],
-  ["MIP03-CM-14", "the R2 lifecycle/admin-policy components of a disband commit have no codec here"],
-  ["MIP05-PN-05", "the R2 JSON push records (owner_sig over kind 451) have no codec here"],
-  ["MIP05-PN-07", "decrypting tokens needs the push server's secret key, which the keyring does not carry"],
-  ["CORE-RT-01", "the R2 routing app component has no codec here"],
-  ["CORE-RT-02", "the R2 routing app component has no codec here"],
-  ["CORE-AP-01", "the R2 admin-policy app component has no codec here"],
-  ["CORE-AC-01", "R2 app_components advertisement (0x0008) has no codec here"],
+  ["MIP03-GM-13", "behavioural: which key a receiver deduplicates and orders on is internal; traffic only shows outcomes, which CORE-DUP-01 judges for duplicates"],
+  ["MIP03-CM-08", "deliberate: MLS group creation has no commit on the wire, and the epoch-0 commit that adds the first members is legitimately published, so no published bytes identify a 'creation commit'"],
+  ["MIP03-CM-11", "needs the R2 convergence state (branch depth, quorum, witness scores, privileged commits) of every candidate branch, which neither traffic nor the keyring's observations carry"],
+  ["MIP03-CM-12", "retained rollback states are client storage; traffic and observations show which commit won (MIP03-CM-10), not how many past states a client keeps"],
+  ["CORE-RT-02", "needs the routing component before and after each commit, and a commit published under the wrong h is undecryptable with the keyring's per-h epoch keys, so it cannot be tied to its group"],
 ]);
 
 export interface JudgeOptions {
@@ -171,6 +166,12 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     }
     const prev = byId.get(rec.event.id);
     if (prev) {
+      // A copy of an event already read (another relay): its id is re-hashed (a tampered copy with
+      // the same id is caught) and its signature verified only when it differs from the first copy's.
+      if (rec.event !== prev.event) {
+        const copyProblem = idAndSignatureProblem(rec.event, rec.event.sig !== prev.event.sig ? ctx.verifier : undefined);
+        if (copyProblem !== undefined) j.malformedInput({ eventId: rec.event.id, reason: `kind ${rec.event.kind}: a copy (record ${i + 1}) ${copyProblem}` });
+      }
       if (rec.acks !== undefined && rec.acks.length > 0) byId.set(rec.event.id, { ...prev, acks: [...(prev.acks ?? []), ...rec.acks] });
       return;
     }
@@ -182,22 +183,10 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     byId.set(rec.event.id, rec);
   });
   ctx.events = [...byId.values()];
-  // Signatures of events whose id is right, verified in one batch on worker threads.
-  let workersUsed = 0;
-  if (deferSignatures && ctx.verifier) {
-    const items = deferred.filter((r) => HEX128.test(r.event.sig));
-    const verdicts = await verifyOnWorkers(items.map((r) => r.event), workerCount);
-    if (verdicts !== undefined) workersUsed = Math.min(workerCount, items.length);
-    else j.notes.push("signature worker threads unavailable; verified on the main thread");
-    const ok = new Map<string, boolean>();
-    items.forEach((r, i) => ok.set(r.event.id, verdicts ? verdicts[i] === true : ctx.verifier?.verify(r.event, r.event.id) === true));
-    for (const r of deferred) {
-      const good = ok.get(r.event.id);
-      if (good === true) continue;
-      ctx.badSignature.add(r.event.id);
-      j.malformedInput({ eventId: r.event.id, reason: `kind ${r.event.kind}: ${good === undefined ? "sig is not 128 lowercase hex" : "signature does not verify"}` });
-    }
-  }
+  // Signatures of events whose id is right, verified in one batch on worker threads while the main
+  // thread judges the rules below; the verdicts are merged before the signature rule (MIP03-GM-10).
+  const deferredItems = deferSignatures ? deferred.filter((r) => HEX128.test(r.event.sig)) : [];
+  const onWorkers = deferSignatures ? verifyOnWorkers(deferredItems.map((r) => r.event), workerCount) : Promise.resolve(undefined);
   ctx.byId = byId;
 
   // 2. Account keys: authors of everything that is not an ephemeral-key envelope, plus keyring identities.
@@ -250,8 +239,32 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
     }
   }
 
+  // 3b. Deferred signatures: merge the workers' verdicts (or verify here when they could not run).
+  let workersUsed = 0;
+  if (deferSignatures && ctx.verifier) {
+    const verdicts = await onWorkers;
+    if (verdicts !== undefined) workersUsed = Math.min(workerCount, deferredItems.length);
+    else j.notes.push("signature worker threads unavailable; verified on the main thread");
+    const ok = new Map<string, boolean>();
+    deferredItems.forEach((r, i) => ok.set(r.event.id, verdicts ? verdicts[i] === true : ctx.verifier?.verify(r.event, r.event.id) === true));
+    for (const r of deferred) {
+      const good = ok.get(r.event.id);
+      if (good === true) continue;
+      ctx.badSignature.add(r.event.id);
+      j.malformedInput({ eventId: r.event.id, reason: `kind ${r.event.kind}: ${good === undefined ? "sig is not 128 lowercase hex" : "signature does not verify"}` });
+    }
+  }
+  // MIP03-GM-10 (R1/R2): each 445's id and signature verify (after every verdict is in).
+  if (j.applies("MIP03-GM-10")) {
+    for (const r of ctx.events) {
+      if (r.event.kind !== KIND_GROUP_EVENT) continue;
+      const bad = ctx.badSignature.has(r.event.id);
+      j.check("MIP03-GM-10", !bad, r.event.id, "445 id or signature does not verify");
+    }
+  }
+
   // 4. Sequence rules and observations.
-  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations, checkJoinSequences, checkMediaAndIdentity]) {
+  for (const step of [checkKeyPackageSequences, checkGroupEventSequences, checkWelcomeSequences, checkObservations, checkJoinSequences, checkMediaAndIdentity, checkR2State, checkPushTokens]) {
     try {
       step(ctx);
     } catch (e) {

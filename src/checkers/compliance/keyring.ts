@@ -18,7 +18,8 @@
  *   object, exactly as decoded), nostrGroupId?, epoch?, agent? }
  * - commit: { kind, eventId, committer?, committerIsAdmin?, proposals?: [{ type, sender?, target?,
  *   senderIsAdmin? }], groupDataBefore?: hex, groupDataAfter?: hex, adminsAfter?: hex[],
- *   decision?: "applied"|"rolled-back"|"rejected", nostrGroupId?, epoch?, agent? }
+ *   decision?: "applied"|"rolled-back"|"rejected", removed?: hex[] (identities it removed),
+ *   nostrGroupId?, epoch?, agent? }
  *   proposal `type` is one of add, remove, update, self_remove, group_context_extensions, other;
  *   `target` is the account affected (remove/update).
  * - proposal: { kind, eventId, sender, senderIsAdmin?, proposal: type, nostrGroupId?, epoch? }
@@ -37,6 +38,10 @@
  *   the capture), uploadPubkey?: hex (its author, when the event is not captured), agent? }
  * group-state may also carry `leaves`: { "<leaf index>": credential identity hex } (MIP00-CR-01), and
  * welcome `duplicateGroup: true` when the recipient already retained that MLS group (MIP02-WL-15).
+ * R2 state (src/checkers/compliance/check-r2-state.ts): group-state `components` { "0x8003": hex, … }
+ * and `requiredComponents` (CORE-AP-01/RT-01/AC-01); welcome `groupInfoExtensions`, `groupInfoSigner`,
+ * `adminsAfter` (MIP02-WL-09/10); commit `sourceEpoch`, `tipEpoch`, `lifecycleBefore`/`lifecycleAfter`,
+ * `membersAfter` and application `tipEpoch` (MIP03-CM-13/14).
  */
 import { readFile } from "node:fs/promises";
 import { HarnessError } from "../../errors.ts";
@@ -59,6 +64,8 @@ export interface ApplicationObservation {
   nostrGroupId?: string;
   epoch?: number;
   agent?: string;
+  /** The receiver's epoch when it delivered the message (MIP03-CM-13, R2). */
+  tipEpoch?: number;
 }
 
 export type ProposalTypeName = "add" | "remove" | "update" | "self_remove" | "group_context_extensions" | "other";
@@ -82,6 +89,16 @@ export interface CommitObservation {
   groupDataAfter?: string;
   adminsAfter?: string[];
   decision?: "applied" | "rolled-back" | "rejected";
+  /** Credential identities the commit removed (as the applying member saw them). */
+  removed?: string[];
+  /** R2: the commit's source epoch and the receiver's epoch when it processed it (MIP03-CM-13). */
+  sourceEpoch?: number;
+  tipEpoch?: number;
+  /** R2: the lifecycle component (0x800c) state byte before and after (MIP03-CM-14 disband). */
+  lifecycleBefore?: number;
+  lifecycleAfter?: number;
+  /** Credential identities of the members after the commit. */
+  membersAfter?: string[];
   nostrGroupId?: string;
   epoch?: number;
   agent?: string;
@@ -113,6 +130,10 @@ export interface GroupStateObservation {
   conformanceExporter?: string;
   /** Occupied leaves: leaf index (decimal string) → credential identity (hex). */
   leaves?: Record<string, string>;
+  /** R2 app_data_dictionary entries: component id ("0x8003") → state bytes (hex). */
+  components?: Record<string, string>;
+  /** R2 component ids the group requires. */
+  requiredComponents?: number[];
   agent?: string;
 }
 
@@ -125,6 +146,10 @@ export interface WelcomeObservation {
   nostrGroupId?: string;
   /** The recipient already retained the Welcome's MLS group id. */
   duplicateGroup?: boolean;
+  /** R2: extension types of the Welcome's GroupInfo (MIP02-WL-09), its signer's credential identity and the joined group's admins (WL-10). */
+  groupInfoExtensions?: number[];
+  groupInfoSigner?: string;
+  adminsAfter?: string[];
 }
 
 export interface MediaObservation {

@@ -89,5 +89,6 @@ export function toComplianceSummary(r: ComplianceReport): ComplianceSummary {
     failures: r.findings
       .filter((f) => f.verdict === "fail")
       .map((f) => ({ ruleId: f.ruleId, level: f.level, eventIds: f.eventIds.slice(0, 50), message: f.message })),
+    passed: r.findings.filter((f) => f.verdict === "pass").map((f) => f.ruleId),
   };
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { QUIRKS } from "../../scenarios/types.ts";
 import { PeerProcess } from "../process.ts";
-import { ALL_STEPS, type PeerAdapter, type PeerOpenOptions } from "./types.ts";
+import { ALL_STEPS, LABELLED_CONNECTIONS, type PeerAdapter, type PeerOpenOptions } from "./types.ts";
 
 /** The CLI entry point of this project (`marmot-harness peer` serves the same peer). */
 export const HARNESS_BIN = fileURLToPath(new URL("../../../bin/marmot-harness.js", import.meta.url));
@@ -19,7 +19,8 @@ export const enginePeerAdapter: PeerAdapter = {
   id: "engine-peer",
   title: "marmot-harness engine in a separate process (marmot-harness peer)",
   skipReason: () => undefined,
-  capabilities: ["restart", "profile:R1", "profile:R0", "spoof-author-probe", ...QUIRKS.map((q) => `quirk:${q}`)],
+  // Its relay connections carry the agent's name (CLIENT_LABEL_HEADER): faults scoped to it apply.
+  capabilities: ["restart", "profile:R1", "profile:R0", "spoof-author-probe", LABELLED_CONNECTIONS, ...QUIRKS.map((q) => `quirk:${q}`)],
   steps: ALL_STEPS,
   expectedProfile: "R1",
   pinnedIdentity: true,
@@ -27,7 +28,7 @@ export const enginePeerAdapter: PeerAdapter = {
     return PeerProcess.spawn({
       name: o.name,
       command: process.execPath,
-      args: [PEER_MAIN],
+      args: [PEER_MAIN, ...(o.publishTimeoutMs ? ["--publish-timeout", String(o.publishTimeoutMs)] : [])],
       env: { ...process.env, ...(o.env ?? {}) },
       timeoutMs: o.timeoutMs ?? 60_000,
       // The peer's logs, kept next to its state for post-mortems.

@@ -23,6 +23,7 @@ import { finalizeEvent, generateSecretKey, getPublicKey, type EventTemplate } fr
 import { v2 as nip44 } from "nostr-tools/nip44";
 import { openRelay } from "../../relays/open.ts";
 import type { RelayConnection } from "../../relays/types.ts";
+import { unsupportedCommand } from "../child-process.ts";
 import { PeerCommandError } from "../process.ts";
 import type { PeerCommand, PeerGroupView, PeerMessageView, PeerObservation, PeerResponseBody } from "../protocol.ts";
 import type { PeerTransport } from "../peer-agent.ts";
@@ -48,7 +49,7 @@ export function locateMarmotTs(env: NodeJS.ProcessEnv = process.env): { specifie
 type Lib = Record<string, any>;
 
 function unsupported(what: string): PeerCommandError {
-  return new PeerCommandError("marmot-ts", what, { code: "PEER_UNSUPPORTED", category: "expected_refusal", retryable: false, message: `marmot-ts driver: ${what} is not available` });
+  return unsupportedCommand("marmot-ts", what, `marmot-ts driver: ${what} is not available`);
 }
 
 class MapStore<T> {

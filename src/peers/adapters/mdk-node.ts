@@ -13,7 +13,8 @@
  * Path from MARMOT_HARNESS_MDK_NODE. MDK's node follows the newest spec (R2), so a mixed run with
  * R1 engine agents is expected to be stopped by profile detection.
  */
-import { accessSync, constants } from "node:fs";
+import { NO_EPOCH_COMMITMENT } from "../../agents/types.ts";
+import { executableSkipReason, unsupportedCommand } from "../child-process.ts";
 import { PeerCommandError, PeerProcess } from "../process.ts";
 import {
   MDK_NODE_PROTOCOL_VERSION,
@@ -29,7 +30,7 @@ import type { PeerAdapter, PeerOpenOptions } from "./types.ts";
 export const MDK_NODE_ENV = "MARMOT_HARNESS_MDK_NODE";
 
 function unsupported(command: string): PeerCommandError {
-  return new PeerCommandError("mdk-node", command, { code: "PEER_UNSUPPORTED", category: "expected_refusal", retryable: false, message: `MDK's node protocol has no equivalent of ${command}` });
+  return unsupportedCommand("mdk-node", command, `MDK's node protocol has no equivalent of ${command}`);
 }
 
 export class MdkNodeTransport implements PeerTransport {
@@ -187,25 +188,15 @@ export class MdkNodeTransport implements PeerTransport {
   }
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export const mdkNodeAdapter: PeerAdapter = {
   id: "mdk-node",
   title: "MDK cgka-conformance-node (marmot-convergence-node-v1)",
   skipReason(env = process.env) {
-    const p = env[MDK_NODE_ENV];
-    if (!p) return `${MDK_NODE_ENV} is not set (path to MDK's cgka-conformance-node binary)`;
-    if (!executable(p)) return `${MDK_NODE_ENV}=${p} is not an executable file`;
-    return undefined;
+    return executableSkipReason(env, MDK_NODE_ENV, "MDK's cgka-conformance-node binary");
   },
-  capabilities: [],
+  // MDK's projection carries its own state commitment but no exporter epoch commitment:
+  // convergence compares this agent on epoch and members only (and says so).
+  capabilities: [NO_EPOCH_COMMITMENT],
   steps: ["create-group", "invite", "remove", "self-update", "update-group-data", "leave", "send", "wait-for-convergence", "assert", "publish-key-package", "advance-time", "fault"],
   expectedProfile: "R2",
   pinnedIdentity: false,

@@ -16,6 +16,8 @@ export interface PeerOpenOptions {
   env?: NodeJS.ProcessEnv;
   /** Per-request timeout, ms. */
   timeoutMs?: number;
+  /** How long the peer waits for a relay's OK, ms (adapters that can set it). */
+  publishTimeoutMs?: number;
 }
 
 export interface PeerAdapter {
@@ -37,3 +39,10 @@ export interface PeerAdapter {
 
 /** Every step type; adapters that can do everything list these. */
 export const ALL_STEPS: readonly StepType[] = STEP_TYPES;
+
+/**
+ * Adapter capability: the peer names its relay connections after its agent (CLIENT_LABEL_HEADER),
+ * so faults scoped to that agent (partition, slow EOSE, queue limit...) reach it on the
+ * harness's WebSocket relay. Peers without it can only take relay-wide faults.
+ */
+export const LABELLED_CONNECTIONS = "labelled-connections";

@@ -20,9 +20,10 @@
  * convergence is judged on members and messages only.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { executableSkipReason, isExecutable, runCommand, unsupportedCommand, type CommandResult } from "../child-process.ts";
 import { PeerCommandError } from "../process.ts";
 import type { PeerCommand, PeerGroupView, PeerMessageView, PeerObservation, PeerResponseBody } from "../protocol.ts";
 import type { PeerTransport } from "../peer-agent.ts";
@@ -31,13 +32,14 @@ import type { PeerAdapter, PeerOpenOptions } from "./types.ts";
 export const WN_ENV = "MARMOT_HARNESS_WN";
 export const WND_ENV = "MARMOT_HARNESS_WND";
 
-interface WnResult {
+export interface WnResult {
   ok: boolean;
   result: unknown;
   error?: string;
 }
 
 function fail(command: string, code: string, message: string): PeerCommandError {
+  if (code === "PEER_UNSUPPORTED") return unsupportedCommand("wn", command, message);
   return new PeerCommandError("wn", command, { code, category: "environment", retryable: false, message });
 }
 
@@ -51,6 +53,33 @@ export function wnHex(v: unknown): string | undefined {
     if (inner !== undefined && inner !== v) return wnHex(inner);
   }
   return undefined;
+}
+
+/** The argument list of one `wn` call: JSON output, the daemon's socket, the account when known, then the subcommand. */
+export function wnCommandLine(socket: string, account: string, args: readonly string[]): string[] {
+  return ["--json", "--socket", socket, ...(account ? ["--account", account] : []), ...args];
+}
+
+/**
+ * One `wn --json` answer: success is exit code 0 with a JSON object on stdout and no `error`
+ * field; its `result` is the payload. Otherwise the error is the JSON `error`, else stderr,
+ * else stdout, else the exit status.
+ */
+export function parseWnOutput(r: CommandResult): WnResult {
+  if (r.spawnError) return { ok: false, result: null, error: r.spawnError };
+  let parsed: Record<string, unknown> | undefined;
+  try {
+    const v: unknown = JSON.parse(r.stdout);
+    parsed = v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (r.code !== 0 || !parsed || parsed.error) {
+    const status = r.timedOut ? "timed out" : r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
+    const error = parsed?.error;
+    return { ok: false, result: null, error: error !== undefined && error !== null && error !== false ? (typeof error === "string" ? error : JSON.stringify(error)) : r.stderr.trim() || r.stdout.trim() || status };
+  }
+  return { ok: true, result: parsed.result ?? null };
 }
 
 export class WnTransport implements PeerTransport {
@@ -71,31 +100,9 @@ export class WnTransport implements PeerTransport {
   }
 
   /** Run `wn --json --socket S [--account A] args...` and parse its JSON answer. */
-  private run(args: string[], withAccount = true): Promise<WnResult> {
-    const full = ["--json", "--socket", this.socket, ...(withAccount && this.account ? ["--account", this.account] : []), ...args];
-    return new Promise((resolve) => {
-      const child = spawn(this.wn, full, { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      const timer = setTimeout(() => child.kill("SIGKILL"), this.timeoutMs);
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      child.on("error", (e) => resolve({ ok: false, result: null, error: e.message }));
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        let parsed: Record<string, unknown> | undefined;
-        try {
-          parsed = JSON.parse(out) as Record<string, unknown>;
-        } catch {
-          parsed = undefined;
-        }
-        if (code !== 0 || !parsed || parsed.error) {
-          resolve({ ok: false, result: null, error: String(parsed?.error ?? (err.trim() || out.trim() || `exit ${code}`)) });
-          return;
-        }
-        resolve({ ok: true, result: parsed.result ?? null });
-      });
-    });
+  private async run(args: string[], withAccount = true): Promise<WnResult> {
+    const r = await runCommand(this.wn, wnCommandLine(this.socket, withAccount ? this.account : "", args), { env: this.env, timeoutMs: this.timeoutMs });
+    return parseWnOutput(r);
   }
 
   /** Try each spelling of an action until one works; remember it. */
@@ -278,15 +285,6 @@ export class WnTransport implements PeerTransport {
   }
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function wndPath(env: NodeJS.ProcessEnv): string | undefined {
   const explicit = env[WND_ENV];
   if (explicit) return explicit;
@@ -298,11 +296,11 @@ export const wnAdapter: PeerAdapter = {
   id: "wn",
   title: "White Noise (wn CLI + wnd daemon)",
   skipReason(env = process.env) {
-    const wn = env[WN_ENV];
-    if (!wn) return `${WN_ENV} is not set (path to White Noise's wn binary)`;
-    if (!executable(wn)) return `${WN_ENV}=${wn} is not an executable file`;
+    const why = executableSkipReason(env, WN_ENV, "White Noise's wn binary");
+    if (why) return why;
+    const wn = env[WN_ENV] as string;
     const wnd = wndPath(env);
-    if (!wnd || !executable(wnd)) return `no executable wnd daemon next to ${wn} (set ${WND_ENV})`;
+    if (!wnd || !isExecutable(wnd)) return `no executable wnd daemon next to ${wn} (set ${WND_ENV})`;
     return undefined;
   },
   capabilities: ["profile:R1"],

@@ -9,6 +9,10 @@ import { inviteBasic } from "./invite-basic.ts";
 import { inviteMany } from "./invite-many.ts";
 import { keyPackageLifecycle } from "./keypackage-lifecycle.ts";
 import { mediaBasic } from "./media-basic.ts";
+import { mediaCorruptBlob } from "./media-corrupt-blob.ts";
+import { groupImageLifecycle } from "./media-group-image.ts";
+import { mediaOfflineFetch } from "./media-offline-fetch.ts";
+import { mediaRemovedMember } from "./media-removed-member.ts";
 import { offlineCatchUp } from "./offline-catch-up.ts";
 import { relayFaults } from "./relay-faults.ts";
 import { lateJoinerSecrecy, removalSecrecy } from "./secrecy.ts";
@@ -29,6 +33,10 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   relayFaults,
   keyPackageLifecycle,
   mediaBasic,
+  mediaOfflineFetch,
+  mediaCorruptBlob,
+  mediaRemovedMember,
+  groupImageLifecycle,
   ...bugScenarios,
 ];
 

@@ -20,6 +20,7 @@ export const mediaBasic: CatalogueEntry = {
       .sendMedia("alice", "g", { filename: "photo.jpg", mimeType: "image/jpeg", bytes })
       .selfUpdate("bob", "g")
       .sendMedia("bob", "g", { filename: "notes.pdf", mimeType: "Application/PDF", bytes: Math.max(1, Math.floor(bytes / 4)) })
+      .assert("g", { agents: ["alice"], mediaReceived: { alice: 1, bob: 1, carol: 2 } })
       .send("carol", "g", "got both")
       .waitForConvergence("g")
       .build();
