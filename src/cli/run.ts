@@ -46,6 +46,7 @@ interface RunCliOptions {
   json?: boolean;
   progress?: boolean;
   workers?: string;
+  blossom?: string;
 }
 
 function parseWorkers(value: string | undefined): number | "auto" {
@@ -71,6 +72,17 @@ function checkRelayUrl(url: string): string {
   }
   if (u.protocol !== "ws:" && u.protocol !== "wss:") throw new CliInputError("BAD_OPTION", `--relay "${url}" must be a ws:// or wss:// URL`);
   return url;
+}
+
+function checkBlossomUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliInputError("BAD_OPTION", `--blossom "${url}" is not a URL (expected http://host:port)`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliInputError("BAD_OPTION", `--blossom "${url}" must be an http:// or https:// URL`);
+  return url.replace(/\/+$/, "");
 }
 
 function defaultReportDir(now = new Date()): string {
@@ -240,6 +252,7 @@ export function register(program: Command): void {
     .option("--size <size>", "catalogue parameters: full (default) or small (quick runs)")
     .option("--json", "print the RunReport as JSON on stdout (progress goes to stderr)")
     .option("--no-progress", "no progress output")
+    .option("--blossom <url>", "use this Blossom server (http:// or https://) for media instead of the harness's own; scenarios with Blossom faults are then refused")
     .option("--workers <n>", "engine worker threads: 0 = all engines in-process; auto (default) = cores - 1 from 20 agents on, on 3+ cores, else 0")
     .action(async (names: string[], o: RunCliOptions) => {
       let profile: ProtocolProfile | undefined;
@@ -270,6 +283,7 @@ export function register(program: Command): void {
         ...(profile ? { profile } : {}),
         ...(relayUrls.length ? { relayUrls } : {}),
         workers: parseWorkers(o.workers),
+        ...(o.blossom ? { blossomUrl: checkBlossomUrl(o.blossom) } : {}),
         ...(progress ? { progress } : {}),
       });
       progress?.finish();

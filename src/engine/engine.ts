@@ -42,6 +42,7 @@ import {
   privateKeyPackageDecoder,
   privateKeyPackageEncoder,
   processMessage,
+  senderTypes,
   wireformats,
   type CiphersuiteImpl,
   type ClientConfig,
@@ -1219,21 +1220,34 @@ class Engine implements MarmotEngine {
     const cur = rec.state.groupContext.epoch;
     const hist = pm.epoch === cur ? undefined : rec.state.historicalReceiverData.get(pm.epoch);
     if (pm.epoch !== cur && !hist) throw new EngineError("STALE_EPOCH", `application message from epoch ${pm.epoch} is older than the retained window`);
-    const senderDataSecret = hist ? hist.senderDataSecret : rec.state.keySchedule.senderDataSecret;
-    const tree = hist ? hist.ratchetTree : rec.state.ratchetTree;
-    const sd = await (await tsMlsInternals()).decryptSenderData(pm, senderDataSecret, this.cs);
-    const sender = leafIdentityAt(tree, sd?.leafIndex);
-    if (!sd || !sender) throw new EngineError("MLS_BAD_SENDER", "cannot identify the MLS sender of the application message");
-    let res;
+    // What ts-mls's processMessage does for an application PrivateMessage (decrypt sender data,
+    // ratchet, AEAD, verify the signature), called directly so that the verified sender comes back
+    // with it instead of decrypting the sender data a second time.
+    const state = rec.state;
+    const tree = hist ? hist.ratchetTree : state.ratchetTree;
+    let out;
     try {
-      res = await processMessage({ context: this.ctx, state: rec.state, message: msg });
+      const { unprotectPrivateMessage } = await tsMlsInternals();
+      const retention = this.ctx.clientConfig?.keyRetentionConfig ?? defaultKeyRetentionConfig;
+      out = hist
+        ? await unprotectPrivateMessage(hist.senderDataSecret, pm, hist.secretTree, hist.ratchetTree, hist.groupContext, retention, this.cs)
+        : await unprotectPrivateMessage(state.keySchedule.senderDataSecret, pm, state.secretTree, state.ratchetTree, state.groupContext, retention, this.cs);
     } catch (e) {
       throw new EngineError("MLS_DECRYPT_FAILED", `MLS rejected the application message: ${describeError(e)}`, {}, { cause: e });
     }
-    if (res.kind !== "applicationMessage") throw new EngineError("MLS_UNEXPECTED", "expected an application message");
-    rec.state = res.newState;
+    const content = out.content.content;
+    if (content.contentType !== contentTypes.application || content.applicationData === undefined) throw new EngineError("MLS_UNEXPECTED", "expected an application message");
+    const sender = content.sender.senderType === senderTypes.member ? leafIdentityAt(tree, content.sender.leafIndex) : undefined;
+    if (!sender) throw new EngineError("MLS_BAD_SENDER", "cannot identify the MLS sender of the application message");
+    if (hist) {
+      const historicalReceiverData = new Map(state.historicalReceiverData);
+      historicalReceiverData.set(pm.epoch, { ...hist, secretTree: out.tree });
+      rec.state = { ...state, historicalReceiverData };
+    } else {
+      rec.state = { ...state, secretTree: out.tree };
+    }
     await this.persistSecrets(rec);
-    const rumor = parseRumor(res.message, sender, { skipAuthorCheck: this.quirks.skipInnerAuthorCheck });
+    const rumor = parseRumor(content.applicationData, sender, { skipAuthorCheck: this.quirks.skipInnerAuthorCheck });
     return { kind: "application", groupId: rec.groupId, epoch: pm.epoch, sender, rumor, eventId: event.id };
   }
 

@@ -16,8 +16,25 @@ export interface SenderData {
   reuseGuard: Uint8Array;
 }
 
+/** What ts-mls's unprotectPrivateMessage returns (the verified content and the ratcheted secret tree). */
+export interface UnprotectedPrivateMessage {
+  tree: SecretTree;
+  content: { content: { contentType: number; sender: { senderType: number; leafIndex?: number }; applicationData?: Uint8Array } };
+  consumed: Uint8Array[];
+}
+
 interface Internals {
   decryptSenderData(msg: PrivateMessage, senderDataSecret: Uint8Array, cs: CiphersuiteImpl): Promise<SenderData | undefined>;
+  /** Decrypts and verifies a PrivateMessage (sender data, ratchet, AEAD, signature), as processMessage does inside. */
+  unprotectPrivateMessage(
+    senderDataSecret: Uint8Array,
+    msg: PrivateMessage,
+    secretTree: SecretTree,
+    ratchetTree: RatchetTree,
+    groupContext: unknown,
+    keyRetentionConfig: unknown,
+    cs: CiphersuiteImpl,
+  ): Promise<UnprotectedPrivateMessage>;
   ratchetTreeEncoder: Encoder<RatchetTree>;
   ratchetTreeDecoder: Decoder<RatchetTree>;
   secretTreeEncoder: Encoder<SecretTree>;
@@ -37,8 +54,10 @@ export function tsMlsInternals(): Promise<Internals> {
     const rt = (await import(url("ratchetTree.js"))) as Pick<Internals, "ratchetTreeEncoder" | "ratchetTreeDecoder">;
     const st = (await import(url("secretTree.js"))) as Pick<Internals, "secretTreeEncoder" | "secretTreeDecoder">;
     const erd = (await import(url("epochReceiverData.js"))) as Pick<Internals, "epochReceiverDataEncoder" | "epochReceiverDataDecoder">;
+    const mp = (await import(url("messageProtection.js"))) as Pick<Internals, "unprotectPrivateMessage">;
     if (
       typeof pm.decryptSenderData !== "function" ||
+      typeof mp.unprotectPrivateMessage !== "function" ||
       typeof rt.ratchetTreeEncoder !== "function" ||
       typeof rt.ratchetTreeDecoder !== "function" ||
       typeof st.secretTreeEncoder !== "function" ||
@@ -46,10 +65,11 @@ export function tsMlsInternals(): Promise<Internals> {
       typeof erd.epochReceiverDataEncoder !== "function" ||
       typeof erd.epochReceiverDataDecoder !== "function"
     ) {
-      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, ratchetTree.js, secretTree.js, epochReceiverData.js)");
+      throw new Error("installed ts-mls does not have the expected internal modules (privateMessage.js, messageProtection.js, ratchetTree.js, secretTree.js, epochReceiverData.js)");
     }
     return {
       decryptSenderData: pm.decryptSenderData,
+      unprotectPrivateMessage: mp.unprotectPrivateMessage,
       ratchetTreeEncoder: rt.ratchetTreeEncoder,
       ratchetTreeDecoder: rt.ratchetTreeDecoder,
       secretTreeEncoder: st.secretTreeEncoder,

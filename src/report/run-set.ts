@@ -48,6 +48,8 @@ export interface RunSetOptions {
   relayUrls?: string[];
   /** Engine worker threads for every run (RunOptions.workers). */
   workers?: number | "auto";
+  /** An external Blossom server for media scenarios (RunOptions.blossomUrl). */
+  blossomUrl?: string;
   progress?: RunSetProgress;
   /** Write capsules for failing runs (default true). */
   capsules?: boolean;
@@ -124,6 +126,7 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
           ...(opts.seed ? { seed: opts.seed } : {}),
           ...(opts.relayUrls?.length ? { relayUrls: opts.relayUrls } : {}),
           ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+          ...(opts.blossomUrl ? { blossomUrl: opts.blossomUrl } : {}),
           ...item.runOptions,
           onStep: (step, steps, description) => opts.progress?.step?.(i, items.length, item.name, step, steps, description),
         });

@@ -685,7 +685,13 @@ export class ScenarioRun {
     }
     if (hasMediaAssertions(st)) problems.push(...(await checkMediaAssertions(st, { history: this.history, blossomUrl: this.blossom?.url ?? this.opts.blossomUrl, groupId: gid, agent: (n) => this.agent(n), drive: (p) => this.drive(p) })));
     const ok = problems.length === 0;
-    const result: CheckResult = { name: `assert:${index}`, verdict: ok ? "pass" : "fail", message: ok ? `step ${index}: assertion holds for ${names.length} agent(s)` : `step ${index}: ${problems.join("; ")}` };
+    // an assert step that expects ASSERTION_FAILED (or any error) passes its check when it fails
+    const expected = !ok && (st.expectError === "*" || st.expectError === "ASSERTION_FAILED");
+    const result: CheckResult = {
+      name: `assert:${index}`,
+      verdict: ok || expected ? "pass" : "fail",
+      message: ok ? `step ${index}: assertion holds for ${names.length} agent(s)` : `step ${index}: ${expected ? "failed as expected: " : ""}${problems.join("; ")}`,
+    };
     this.stepChecks.push(result);
     if (!ok) throw new HarnessError("ASSERTION_FAILED", problems.join("; "));
     return result.message;

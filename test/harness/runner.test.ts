@@ -20,6 +20,26 @@ describe("runner", () => {
     expect(result.replayCommand).toBe("marmot-harness run impossible --seed 1");
   });
 
+  it("an assert step that expects ASSERTION_FAILED passes when the assertion fails, and fails when it holds", async () => {
+    const build = (members: number) =>
+      scenario("assert-expected", "an assertion expected to fail")
+        .relay("r1")
+        .agents(["alice", "bob"], { relays: ["r1"] })
+        .createGroup("alice", "g")
+        .invite("alice", "g", ["bob"])
+        .step({ type: "assert", group: "g", members, expectError: "ASSERTION_FAILED" })
+        .build();
+    const wrong = (await runScenario(build(5))).result;
+    expect(wrong.failures).toEqual([]);
+    expect(wrong.verdict).toBe("pass");
+    const check = wrong.checks.find((c) => c.name === "assert:2");
+    expect(check?.verdict).toBe("pass");
+    expect(check?.message).toMatch(/failed as expected: .*5/);
+    const holds = (await runScenario(build(2))).result;
+    expect(holds.verdict).toBe("fail");
+    expect(holds.failures.join("\n")).toMatch(/expected error ASSERTION_FAILED but the step succeeded/);
+  });
+
   it("refuses a scenario in a profile the agents cannot speak", async () => {
     const s = scenario("r2-only", "the newest profile is recognised by the checker only")
       .profile("R2")

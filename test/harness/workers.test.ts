@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { verifyEvent } from "nostr-tools/pure";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { EngineWorkerPool, parseWorkerCount, WorkerEngine } from "../../src/agents/worker-engine.ts";
+import { defaultWorkerCount, EngineWorkerPool, parseWorkerCount, WorkerEngine } from "../../src/agents/worker-engine.ts";
 import { HarnessError } from "../../src/errors.ts";
 import { historyToKeyring, type HistoryEntry } from "../../src/history.ts";
 import { scenario } from "../../src/scenarios/builder.ts";
@@ -57,6 +57,13 @@ describe("WorkerEngine (engine on a worker thread)", () => {
       await pool.close();
     }
   }, 60_000);
+
+  it("auto: in-process for small scenarios and below 3 cores, else cores − 1", () => {
+    expect(defaultWorkerCount(10, 20, 8)).toBe(0);
+    expect(defaultWorkerCount(150, 20, 2)).toBe(0);
+    expect(defaultWorkerCount(150, 20, 4)).toBe(3);
+    expect(defaultWorkerCount(150, 20, 64)).toBe(16);
+  });
 
   it("refuses bad worker counts with a typed error", () => {
     expect(parseWorkerCount(undefined)).toBe("auto");

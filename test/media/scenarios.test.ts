@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -210,6 +210,34 @@ describe("media scenarios against an external Blossom server", () => {
   }, 60_000);
 });
 
+describe("run --blossom <url> (CLI)", () => {
+  it("sends the media of a catalogue scenario to the given server; a non-http URL is a typed option error", async () => {
+    const external = new BlossomServer({ host: "127.0.0.1", port: 0 });
+    await external.start();
+    const dir = await mkdtemp(join(tmpdir(), "mh-blossom-cli-"));
+    try {
+      const run = (args: string[]) =>
+        new Promise<{ status: number | null; out: string }>((resolve) => {
+          const child = spawn(process.execPath, ["bin/marmot-harness.js", "run", ...args, "--report", join(dir, "report"), "--no-progress"], { stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+          child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+          child.on("close", (status) => resolve({ status, out }));
+        });
+      const ok = await run(["media-basic", "--size", "small", "--blossom", external.url]);
+      expect(ok.out).toMatch(/1\/1 scenarios as expected/);
+      expect(ok.status).toBe(0);
+      expect(external.stats.uploads).toBe(2);
+      const bad = await run(["media-basic", "--blossom", "ftp://127.0.0.1:1"]);
+      expect(bad.status).toBe(2);
+      expect(bad.out).toMatch(/--blossom "ftp:\/\/127\.0\.0\.1:1" must be an http:\/\/ or https:\/\/ URL/);
+    } finally {
+      await external.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe("media steps: validation and capabilities", () => {
   const base = {
     name: "v",
@@ -247,9 +275,14 @@ describe("media steps: validation and capabilities", () => {
     expect(result.steps[1]?.message).toMatch(/failed as expected: BLOSSOM_FAULT_NO_TARGET: .*needs two uploaded attachments/);
   }, 30_000);
 
-  it("refuses a v2 group image under R0 before step 0 (R0 group data has no upload seed)", async () => {
-    const s = { ...buildCatalogueScenario("group-image-lifecycle", { size: "small" }), profile: "R0" as const };
-    const { result } = await runScenario(s);
+  it("is not applicable under R0, and a v2 image story forced onto R0 is refused before step 0", async () => {
+    const entry = { ...buildCatalogueScenario("group-image-lifecycle", { size: "small" }), profile: "R0" as const };
+    const na = (await runScenario(entry)).result;
+    expect(na.verdict).toBe("not-applicable");
+    expect(JSON.stringify(na)).toMatch(/cannot hold a v2 group image/);
+    // without the profile declaration, the capability check refuses it before step 0
+    const { profiles: _p, profileReason: _r, ...forced } = entry;
+    const { result } = await runScenario(forced);
     expect(result.verdict).toBe("refused");
     expect(result.failures.join("\n")).toMatch(/agent alice cannot do "group-image-v2"/);
   }, 30_000);

@@ -19,6 +19,7 @@ export const groupImageLifecycle: CatalogueEntry = {
     const bytes = param(p, groupImageLifecycle.defaults, "bytes");
     return scenario("group-image-lifecycle", groupImageLifecycle.description)
       .seed(seed)
+      .onlyProfiles(["R1"], "group data v1 (the R0 layout) cannot hold a v2 group image")
       .params({ bytes })
       .relay("r1")
       .agents(["alice", "bob", "carol", "dave"], { relays: ["r1"] })
