@@ -7,10 +7,21 @@
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { finalizeEvent } from "nostr-tools/pure";
+import { schnorr } from "@noble/curves/secp256k1.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { parseCapture, type CaptureRecord } from "../src/capture.ts";
 import { parseKeyring, type Keyring } from "../src/checkers/compliance/index.ts";
 import { createRng } from "../src/sim/random.ts";
+import { nativeAvailable, signSchnorr, xonlyPublicKey } from "../src/nostr/secp256k1-native.ts";
+import { eventIdOf } from "../src/nostr/verify.ts";
+
+/**
+ * BIP-340 signing with seeded aux bytes: the native libsecp256k1 binding when built (fast), else
+ * @noble/curves; both give the same bytes for the same (message, key, aux).
+ */
+const NATIVE = nativeAvailable();
+const sign = (msg: Uint8Array, sk: Uint8Array, aux: Uint8Array): Uint8Array => (NATIVE ? signSchnorr(msg, sk, aux) : schnorr.sign(msg, sk, aux));
+const pubOf = (sk: Uint8Array): Uint8Array => (NATIVE ? xonlyPublicKey(sk) : schnorr.getPublicKey(sk));
 
 export interface BenchCapture {
   /** The fixture's events followed by the `n` generated 445s. */
@@ -47,7 +58,10 @@ export async function buildBenchCapture(root: string, n: number): Promise<BenchC
     const p = plain[i % plain.length] as (typeof plain)[number];
     const nonce = rng.bytes(12);
     const content = Buffer.concat([nonce, chacha20poly1305(p.key, nonce).encrypt(p.bytes)]).toString("base64");
-    const ev = finalizeEvent({ kind: 445, created_at: p.createdAt + i, tags: [["h", p.h], ["encoding", "base64"]], content }, rng.bytes(32));
+    const sk = rng.bytes(32);
+    const fields = { kind: 445, created_at: p.createdAt + i, tags: [["h", p.h], ["encoding", "base64"]], content, pubkey: bytesToHex(pubOf(sk)) };
+    const id = eventIdOf(fields);
+    const ev = { ...fields, id, sig: bytesToHex(sign(Buffer.from(id, "hex"), sk, rng.bytes(32))) };
     records.push({ event: ev, relay: "ws://127.0.0.1:7777", seenAt: (p.createdAt + i) * 1000 });
   }
   return { records, base, keyring };

@@ -7,8 +7,10 @@
  *   npm run bench:checker          10,000 group events, more samples
  *   npm run bench:checker:short    2,000 group events, fewer samples (BENCH_SHORT=1)
  *
- * Tasks: black-box with Schnorr signature verification (the default of `check`), black-box with
- * ids only (`--no-verify-signatures`), white-box (keyring: decrypt + decode every 445, observations).
+ * Tasks: black-box with Schnorr signature verification (the default of `check`) with each backend
+ * (native libsecp256k1 when built, WASM libsecp256k1, pure JS; main thread and worker threads),
+ * black-box with ids only (`--no-verify-signatures`), white-box (keyring: decrypt + decode every 445,
+ * observations), and each verifier alone without the checker.
  * Results: a table on stdout and reports/bench-checker.md / .json.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -22,6 +24,7 @@ import type { CaptureRecord } from "../src/capture.ts";
 import { judge } from "../src/checkers/compliance/index.ts";
 import { buildBenchCapture } from "./checker-capture.ts";
 import { defaultVerifyWorkers } from "../src/checkers/compliance/verify-workers.ts";
+import { nativeAvailable, nativeUnavailableReason, packVerifyItems, verifyMany, verifySchnorr } from "../src/nostr/secp256k1-native.ts";
 
 const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
 const N = SHORT ? 2_000 : 10_000;
@@ -42,7 +45,21 @@ const add = (name: string, recs: CaptureRecord[], fn: () => Promise<unknown>): v
   sizes.set(name, recs.length);
   bench.add(name, fn);
 };
-add(`black-box, signatures verified (WASM libsecp256k1 on ${defaultVerifyWorkers()} worker threads, default)`, records, async () => {
+const W = defaultVerifyWorkers();
+const NATIVE = nativeAvailable();
+if (!NATIVE) process.stdout.write(`native verifier rows skipped: ${nativeUnavailableReason() ?? "not available"}\n`);
+if (NATIVE) {
+  add(`black-box, signatures verified (native libsecp256k1 on ${defaultVerifyWorkers("native-libsecp256k1")} worker thread(s) + main thread, default)`, records, async () => {
+    await judge(records, { profile: "R1", signatureVerifier: "native" });
+  });
+  add("black-box, signatures verified (native libsecp256k1, main thread)", records, async () => {
+    await judge(records, { profile: "R1", signatureVerifier: "native", verifyWorkers: 0 });
+  });
+  add(`black-box, signatures verified (native libsecp256k1 on ${W} worker threads + main thread)`, records, async () => {
+    await judge(records, { profile: "R1", signatureVerifier: "native", verifyWorkers: W });
+  });
+}
+add(`black-box, signatures verified (WASM libsecp256k1 on ${W} worker threads${NATIVE ? "" : ", default"})`, records, async () => {
   await judge(records, { profile: "R1", signatureVerifier: "wasm" });
 });
 add("black-box, signatures verified (WASM libsecp256k1, main thread)", records, async () => {
@@ -58,9 +75,15 @@ add("black-box, ids only (--no-verify-signatures)", records, async () => {
 // signatures are checked once per distinct event). Events/s counts capture records.
 // Each copy is its own object, as parsed from a capture file (copies are re-hashed, not re-verified).
 const relays3: CaptureRecord[] = records.flatMap((r) => ["ws://127.0.0.1:7777", "ws://127.0.0.1:7778", "ws://127.0.0.1:7779"].map((relay) => ({ ...r, event: { ...r.event, tags: r.event.tags.map((t) => [...t]) }, relay })));
-add(`black-box, signatures verified, same traffic from 3 relays (${relays3.length} records, ${records.length} distinct)`, relays3, async () => {
-  await judge(relays3, { profile: "R1", signatureVerifier: "wasm" });
+const defaultName = NATIVE ? "native" : "WASM";
+add(`black-box, signatures verified (${defaultName}, default), same traffic from 3 relays (${relays3.length} records, ${records.length} distinct)`, relays3, async () => {
+  await judge(relays3, { profile: "R1" });
 });
+if (NATIVE) {
+  add("white-box (keyring), signatures verified (native, default)", records, async () => {
+    await judge(records, { profile: "R1", keyring, signatureVerifier: "native" });
+  });
+}
 add("white-box (keyring), signatures verified (WASM)", records, async () => {
   await judge(records, { profile: "R1", keyring, signatureVerifier: "wasm" });
 });
@@ -70,6 +93,14 @@ add("white-box (keyring), ids only", records, async () => {
 // The floor under every verified mode: the verifier alone, without the checker (main thread).
 const nw = await initNostrWasm();
 const plainEvents = records.map((r) => ({ ...r.event }));
+if (NATIVE) {
+  add("signature verification alone: native verifySchnorr (BIP-340, hex decoded per event), main thread, no checker", records, async () => {
+    for (const e of plainEvents) verifySchnorr(Buffer.from(e.id, "hex"), Buffer.from(e.pubkey, "hex"), Buffer.from(e.sig, "hex"));
+  });
+  add("signature verification alone: native verifyMany (packing + one batch call), main thread, no checker", records, async () => {
+    verifyMany(packVerifyItems(plainEvents).packed);
+  });
+}
 add("signature verification alone: nostr-wasm verifyEvent (id + BIP-340), main thread, no checker", records, async () => {
   for (const e of plainEvents) nw.verifyEvent(e);
 });
@@ -97,21 +128,31 @@ console.table(rows.map((r) => ({ task: r.task, "mean ms / capture": r.meanMs.toF
 
 function ratios(): string[] {
   const eps = (prefix: string): number | undefined => rows.find((r) => r.task.startsWith(prefix))?.eventsPerSec;
+  const nativePooled = eps("black-box, signatures verified (native libsecp256k1 on");
+  const nativeMain = eps("black-box, signatures verified (native libsecp256k1, main thread");
   const pooled = eps("black-box, signatures verified (WASM libsecp256k1 on");
   const wasm = eps("black-box, signatures verified (WASM libsecp256k1, main thread");
   const js = eps("black-box, signatures verified (pure-JS");
   const ids = eps("black-box, ids only");
   const out: string[] = [];
+  if (nativeMain !== undefined && wasm !== undefined) out.push(`Same run: native verification (main thread) is ${(nativeMain / wasm).toFixed(1)}× WASM (main thread), black-box events/s.`);
+  if (nativePooled !== undefined && pooled !== undefined) out.push(`Same run: native on worker threads is ${(nativePooled / pooled).toFixed(1)}× WASM on worker threads.`);
   if (wasm !== undefined && js !== undefined) out.push(`Same run: WASM verification (main thread) is ${(wasm / js).toFixed(1)}× the pure-JS verifier (black-box events/s).`);
   if (pooled !== undefined && wasm !== undefined) out.push(`Same run: WASM on worker threads is ${(pooled / wasm).toFixed(2)}× WASM on the main thread.`);
-  if (pooled !== undefined && js !== undefined) out.push(`Same run: the default (WASM on workers) is ${(pooled / js).toFixed(1)}× the previous default (pure JS, main thread).`);
-  if (wasm !== undefined && ids !== undefined) out.push(`Same run: ids only is ${(ids / wasm).toFixed(1)}× the WASM-verified (main thread) black-box rate.`);
-  const alone = eps("signature verification alone");
-  if (alone !== undefined) {
-    const cores = os.availableParallelism();
-    out.push(`Same run: one nostr-wasm verifyEvent costs ${(1e6 / alone).toFixed(0)} µs on this machine, so signature verification alone caps a verified run at about ${(alone * cores).toFixed(0)} events/s on ${cores} cores (${alone.toFixed(0)}/s per core), before any rule is judged.`);
-    if (pooled !== undefined) out.push(`Same run: the default verified black-box mode reaches ${((100 * pooled) / (alone * cores)).toFixed(0)}% of that ceiling.`);
+  if (ids !== undefined) {
+    const best = nativePooled ?? pooled;
+    if (best !== undefined) out.push(`Same run: ids only is ${(ids / best).toFixed(1)}× the default verified black-box rate.`);
   }
+  const cores = os.availableParallelism();
+  const perVerify = (prefix: string, what: string): void => {
+    const alone = eps(prefix);
+    if (alone !== undefined) out.push(`Same run: one ${what} costs ${(1e6 / alone).toFixed(0)} µs here (${alone.toFixed(0)}/s per core, about ${(alone * cores).toFixed(0)}/s on ${cores} cores before any rule is judged).`);
+  };
+  perVerify("signature verification alone: native verifySchnorr", "native verifySchnorr call");
+  perVerify("signature verification alone: native verifyMany", "native verification in a verifyMany batch");
+  perVerify("signature verification alone: nostr-wasm", "nostr-wasm verifyEvent");
+  const target = nativePooled ?? pooled;
+  if (target !== undefined) out.push(`Target ≥20,000 events/s black-box with signatures verified (default mode): ${target >= 20_000 ? "met" : "not met"} in this run (${target.toFixed(0)}/s; load average ${loadStart} at the start).`);
   return out;
 }
 
@@ -130,9 +171,9 @@ const md = [
   "",
   ...ratios(),
   "",
-  "Target: ≥20,000 events/s black-box. BIP-340 verification of every event dominates the verified modes even",
-  "with the WASM build of libsecp256k1 (nostr-wasm); `--no-verify-signatures` keeps the NIP-01 id check and",
-  "skips only the signature.",
+  "Target: ≥20,000 events/s black-box. BIP-340 verification of every event dominates the verified modes;",
+  NATIVE ? "the native libsecp256k1 binding (native/secp256k1) is the default when built." : `the native libsecp256k1 binding was not used: ${nativeUnavailableReason() ?? "not available"}.`,
+  "`--no-verify-signatures` keeps the NIP-01 id check and skips only the signature.",
   "",
 ].join("\n");
 await mkdir(path.join(root, "reports"), { recursive: true });

@@ -78,7 +78,7 @@ export function register(program: Command): void {
     .option("--until <unix>", "live: only events until this time")
     .option("--duration <seconds>", "live: keep listening this long (default: stop at EOSE)")
     .option("--no-verify-signatures", "skip Schnorr signature checks (ids are still checked)")
-    .option("--verifier <kind>", "Schnorr verifier: auto (WASM libsecp256k1, else pure JS), wasm or js", "auto")
+    .option("--verifier <kind>", "Schnorr verifier: auto (native libsecp256k1 if built, else WASM, else pure JS), native, wasm or js", "auto")
     .option("--verify-workers <n>", "worker threads for WASM signature checks of captures of 2,000+ events (default: one per core, at most 4; 0 = main thread)")
     .option("-q, --quiet", "print only the summary line")
     .action(async (capture: string | undefined, opts: CheckOptions) => {
@@ -89,7 +89,7 @@ export function register(program: Command): void {
         verifyWorkers = Number(opts.verifyWorkers);
         if (!Number.isInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > 64) throw new CheckCliError("CLI_BAD_WORKERS", `--verify-workers must be an integer 0..64 (got ${JSON.stringify(opts.verifyWorkers)})`);
       }
-      if (verifier !== "auto" && verifier !== "wasm" && verifier !== "js") throw new CheckCliError("CLI_BAD_VERIFIER", `--verifier must be auto, wasm or js (got ${JSON.stringify(verifier)})`);
+      if (verifier !== "auto" && verifier !== "native" && verifier !== "wasm" && verifier !== "js") throw new CheckCliError("CLI_BAD_VERIFIER", `--verifier must be auto, native, wasm or js (got ${JSON.stringify(verifier)})`);
       let keyring: Keyring | undefined;
       if (opts.keys !== undefined) keyring = await readKeyringFile(opts.keys);
       let records: CaptureRecord[];

@@ -2,14 +2,18 @@
  * NIP-44 v2 conversation keys: HKDF-Extract(salt "nip44-v2", IKM = x coordinate of the secp256k1
  * ECDH point), exactly what nostr-tools' `nip44.v2.utils.getConversationKey` returns.
  *
- * The ECDH itself is done by Node's built-in OpenSSL (`crypto.createECDH("secp256k1")`): a vetted
- * implementation, two to three times faster than pure-JS @noble/curves here. The
- * x-only Nostr public key is given the 0x02 prefix (NIP-44 uses the even-y point; the shared x does
- * not depend on the choice). HKDF comes from @noble/hashes. When this Node has no secp256k1 in
- * OpenSSL, when the OpenSSL result fails a self-test against nostr-tools, or when
- * `MARMOT_NO_OPENSSL_ECDH=1`, the nostr-tools (@noble/curves) derivation is used instead.
+ * The ECDH itself, first backend that works (chosen once per process, each after a self-test
+ * against nostr-tools):
+ * 1. `native-libsecp256k1`: libsecp256k1's `secp256k1_ecdh` through the project's N-API addon
+ *    (src/nostr/secp256k1-native.ts `ecdhXonly`; about 25x faster than OpenSSL here). Off when the
+ *    addon is not built or `MARMOT_NO_NATIVE=1`.
+ * 2. `openssl`: Node's built-in OpenSSL (`crypto.createECDH("secp256k1")`), two to three times
+ *    faster than pure JS. Off when this Node's OpenSSL has no secp256k1 or `MARMOT_NO_OPENSSL_ECDH=1`.
+ * 3. `js-noble`: nostr-tools (@noble/curves).
+ * The x-only Nostr public key is taken as the point with even y (0x02 prefix; the shared x does not
+ * depend on the choice). HKDF comes from @noble/hashes.
  *
- * `Nip44KeyRing` holds one account's secret key in an OpenSSL ECDH object (set up once) and a
+ * `Nip44KeyRing` holds one account's secret key (in an OpenSSL ECDH object, set up once, on that path) and a
  * bounded LRU of conversation keys with peers that repeat (seal keys sender → recipient, unseal
  * keys recipient → inviter). Keys with one-time peers (a gift wrap's ephemeral key) bypass the LRU.
  */
@@ -19,10 +23,11 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { getConversationKey as nobleConversationKey } from "nostr-tools/nip44";
 import { getPublicKey } from "nostr-tools/pure";
 import { HarnessError } from "../errors.ts";
+import { ecdhXonly, nativeAvailable, nativeUnavailableReason } from "../nostr/secp256k1-native.ts";
 
 export class Nip44KeyError extends HarnessError {}
 
-export type EcdhBackend = "openssl" | "js-noble";
+export type EcdhBackend = "native-libsecp256k1" | "openssl" | "js-noble";
 
 const SALT = new TextEncoder().encode("nip44-v2");
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -72,6 +77,18 @@ function opensslConversationKey(priv: ECDH, pubkeyHex: string): Uint8Array {
   return extract(sha256, new Uint8Array(x.buffer, x.byteOffset, x.byteLength), SALT);
 }
 
+function pubBytes(pubkeyHex: string): Uint8Array {
+  const b = Buffer.from(pubkeyHex, "hex");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/** libsecp256k1 ECDH with the even-y point of the x-only key; the shared secret is the x coordinate. */
+function nativeConversationKey(sk: Uint8Array, pubkeyHex: string): Uint8Array {
+  const x = ecdhXonly(sk, pubBytes(pubkeyHex));
+  if (x === undefined) throw new Nip44KeyError("NIP44_BAD_PUBKEY", `public key ${pubkeyHex.slice(0, 12)}… is not on secp256k1`);
+  return extract(sha256, x, SALT);
+}
+
 function nobleKey(sk: Uint8Array, pubkeyHex: string): Uint8Array {
   try {
     return nobleConversationKey(sk, pubkeyHex.toLowerCase());
@@ -84,28 +101,50 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** Chooses the backend once per process: OpenSSL when present and agreeing with nostr-tools. */
+/** Fixed key pairs for the self-tests, with nostr-tools' conversation keys. */
+function selfTestPairs(): { sk: Uint8Array; peerPub: string; expected: Uint8Array }[] {
+  return [1, 2].map((seed) => {
+    const sk = sha256(new Uint8Array([0x6e, 0x34, 0x34, seed]));
+    const peerPub = getPublicKey(sha256(new Uint8Array([0x70, 0x65, 0x65, seed])));
+    return { sk, peerPub, expected: nobleConversationKey(sk, peerPub) };
+  });
+}
+
+/** Chooses the backend once per process: native, else OpenSSL, each when present and agreeing with nostr-tools. */
 export function ecdhBackend(): EcdhBackend {
   if (backend !== undefined) return backend;
+  let nativeReason: string | undefined;
+  try {
+    if (!nativeAvailable()) throw new Error(nativeUnavailableReason() ?? "not available");
+    for (const t of selfTestPairs()) if (!equalBytes(nativeConversationKey(t.sk, t.peerPub), t.expected)) throw new Error("native ECDH disagrees with nostr-tools");
+    // An x with no curve point must be refused, not answered.
+    let refused = false;
+    try {
+      nativeConversationKey(selfTestPairs()[0]!.sk, "ff".repeat(32));
+    } catch (e) {
+      refused = e instanceof Nip44KeyError && e.code === "NIP44_BAD_PUBKEY";
+    }
+    if (!refused) throw new Error("native ECDH accepted a public key that is not on the curve");
+    backend = "native-libsecp256k1";
+    return backend;
+  } catch (e) {
+    nativeReason = `native libsecp256k1 ECDH unavailable (${e instanceof Error ? e.message : String(e)})`;
+  }
   try {
     if (process.env.MARMOT_NO_OPENSSL_ECDH === "1") throw new Error("disabled by MARMOT_NO_OPENSSL_ECDH=1");
     if (!getCurves().includes("secp256k1")) throw new Error("this Node's OpenSSL has no secp256k1");
     // Self-test on fixed key pairs against nostr-tools.
-    for (const seed of [1, 2]) {
-      const sk = sha256(new Uint8Array([0x6e, 0x34, 0x34, seed]));
-      const peer = sha256(new Uint8Array([0x70, 0x65, 0x65, seed]));
-      const peerPub = getPublicKey(peer);
-      if (!equalBytes(opensslConversationKey(opensslPrivate(sk), peerPub), nobleConversationKey(sk, peerPub))) throw new Error("OpenSSL ECDH disagrees with nostr-tools");
-    }
+    for (const t of selfTestPairs()) if (!equalBytes(opensslConversationKey(opensslPrivate(t.sk), t.peerPub), t.expected)) throw new Error("OpenSSL ECDH disagrees with nostr-tools");
     backend = "openssl";
+    fallbackReason = `${nativeReason}; using OpenSSL`;
   } catch (e) {
-    fallbackReason = `OpenSSL secp256k1 ECDH unavailable (${e instanceof Error ? e.message : String(e)}); using pure-JS @noble/curves`;
+    fallbackReason = `${nativeReason}; OpenSSL secp256k1 ECDH unavailable (${e instanceof Error ? e.message : String(e)}); using pure-JS @noble/curves`;
     backend = "js-noble";
   }
   return backend;
 }
 
-/** Why the OpenSSL path is not used, when it is not. */
+/** Why a faster backend than the one in use is not used (undefined when native is in use). */
 export function ecdhFallbackReason(): string | undefined {
   ecdhBackend();
   return fallbackReason;
@@ -118,7 +157,9 @@ export function ecdhFallbackReason(): string | undefined {
 export function conversationKey(secretKey: Uint8Array, pubkeyHex: string): Uint8Array {
   checkSecretKey(secretKey);
   checkPubkey(pubkeyHex);
-  if (ecdhBackend() === "js-noble") return nobleKey(secretKey, pubkeyHex);
+  const b = ecdhBackend();
+  if (b === "native-libsecp256k1") return nativeConversationKey(secretKey, pubkeyHex);
+  if (b === "js-noble") return nobleKey(secretKey, pubkeyHex);
   return opensslConversationKey(opensslPrivate(secretKey), pubkeyHex);
 }
 
@@ -150,7 +191,9 @@ export class Nip44KeyRing {
       return hit.slice();
     }
     let ck: Uint8Array;
-    if (ecdhBackend() === "js-noble") ck = nobleKey(this.sk, id);
+    const b = ecdhBackend();
+    if (b === "native-libsecp256k1") ck = nativeConversationKey(this.sk, id);
+    else if (b === "js-noble") ck = nobleKey(this.sk, id);
     else {
       this.priv ??= opensslPrivate(this.sk);
       ck = opensslConversationKey(this.priv, id);

@@ -132,7 +132,8 @@ export class RelayServer {
     if (this.relay.core.verifySignatures) {
       // WASM libsecp256k1 once per process (pure JS when it cannot load), here and in the workers.
       const v = this.opts.signatureVerifier ?? (await loadSignatureVerifier());
-      if (workers > 0) this.pool = new VerifyPool(workers, v.name === "wasm-libsecp256k1" ? nostrWasmUrl() : undefined);
+      // Workers run WASM whenever the main thread runs a compiled verifier (native or WASM).
+      if (workers > 0) this.pool = new VerifyPool(workers, v.name !== "js-noble" ? nostrWasmUrl() : undefined);
     }
     const http = createServer((req, res) => this.onHttp(req, res));
     const wss = new WebSocketServer({

@@ -11,15 +11,18 @@ import { getSignatureVerifier, judge } from "../../src/checkers/compliance/index
 import { jsVerifier } from "../../src/checkers/compliance/signature-verifier.ts";
 import { decodeBase64Strict } from "../../src/checkers/compliance/util.ts";
 import { FIXTURES, loadFixture, replaceEvent } from "./helpers.ts";
+import { nativeAvailable } from "../../src/nostr/secp256k1-native.ts";
 
 const fx = loadFixture("engine-r1");
 const ev = fx.records[0]?.event as (typeof fx.records)[number]["event"];
 
 describe("signature verifier", () => {
   it("loads the WASM verifier once and it agrees with the pure-JS verifier on good and bad signatures", async () => {
-    const wasm = await getSignatureVerifier("auto");
+    const auto = await getSignatureVerifier("auto");
+    expect(auto.name).toBe(nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1");
+    expect(await getSignatureVerifier("auto")).toBe(auto);
+    const wasm = await getSignatureVerifier("wasm");
     expect(wasm.name).toBe("wasm-libsecp256k1");
-    expect(await getSignatureVerifier("wasm")).toBe(wasm);
     expect((await getSignatureVerifier("js")).name).toBe("js-noble");
     const flip = (s: string, i: number): string => s.slice(0, i) + (s[i] === "0" ? "1" : "0") + s.slice(i + 1);
     const cases: [string, { sig: string; pubkey: string }, string, boolean][] = [
@@ -34,6 +37,7 @@ describe("signature verifier", () => {
       expect(jsVerifier.verify(e, id), `js ${name}`).toBe(expected);
       // The WASM verifier also re-derives the message from the event: use the event's own id for it.
       if (name !== "other message") expect(wasm.verify(e, id), `wasm ${name}`).toBe(expected);
+      if (auto.name !== "wasm-libsecp256k1") expect(auto.verify(e, id), `${auto.name} ${name}`).toBe(expected);
     }
   });
 
@@ -43,7 +47,7 @@ describe("signature verifier", () => {
     const w = await judge(records, { profile: "R1" });
     const j = await judge(records, { profile: "R1", signatureVerifier: "js" });
     const none = await judge(records, { profile: "R1", verifySignatures: false });
-    expect(w.signatureVerifier).toBe("wasm-libsecp256k1");
+    expect(w.signatureVerifier).toBe(nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1");
     expect(j.signatureVerifier).toBe("js-noble");
     expect(none.signatureVerifier).toBe("none");
     for (const r of [w, j]) expect(r.malformed.map((m) => m.eventId)).toEqual([ev.id]);

@@ -6,7 +6,8 @@ import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { encrypt as nip44Encrypt, getConversationKey } from "nostr-tools/nip44";
 import { unwrapEvent, wrapEvent } from "nostr-tools/nip59";
 import { getEventHash, getPublicKey, verifyEvent } from "nostr-tools/pure";
-import { conversationKey, ecdhBackend, isValidSecretKey, Nip44KeyRing } from "../../src/engine/nip44-conversation.ts";
+import { conversationKey, ecdhBackend, ecdhFallbackReason, isValidSecretKey, Nip44KeyRing } from "../../src/engine/nip44-conversation.ts";
+import { nativeAvailable, nativeUnavailableReason } from "../../src/nostr/secp256k1-native.ts";
 import { sealRumor, unwrapWelcome, wrapSeal } from "../../src/engine/mip02-welcome.ts";
 import { initNostrSigning } from "../../src/engine/nostr-signing.ts";
 import type { Rumor } from "../../src/engine/api.ts";
@@ -36,9 +37,10 @@ const INVALID_CONVERSATION_KEY_VECTORS = [
 
 const secretKeyArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).filter(isValidSecretKey);
 
-describe("NIP-44 conversation keys (OpenSSL ECDH)", () => {
-  it("uses OpenSSL's secp256k1 in this environment", () => {
-    expect(ecdhBackend()).toBe("openssl");
+describe("NIP-44 conversation keys (native libsecp256k1, OpenSSL or nostr-tools ECDH)", () => {
+  it("uses native libsecp256k1 when the addon is built, else OpenSSL's secp256k1 (this Node has it)", () => {
+    expect(ecdhBackend()).toBe(nativeAvailable() ? "native-libsecp256k1" : "openssl");
+    if (nativeAvailable()) expect(ecdhFallbackReason()).toBeUndefined();
   });
 
   it("matches the published NIP-44 v2 conversation-key vectors", () => {
@@ -109,12 +111,48 @@ describe("NIP-44 conversation keys (OpenSSL ECDH)", () => {
       "console.log(JSON.stringify({ backend: ecdhBackend(), reason: ecdhFallbackReason(), same }));",
     ].join("\n");
     const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      env: { ...process.env, MARMOT_NO_OPENSSL_ECDH: "1" },
+      env: { ...process.env, MARMOT_NO_NATIVE: "1", MARMOT_NO_OPENSSL_ECDH: "1" },
       cwd: new URL("../..", import.meta.url).pathname,
     });
     const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as { backend: string; reason: string; same: boolean };
     expect(r).toEqual({ backend: "js-noble", reason: expect.stringContaining("MARMOT_NO_OPENSSL_ECDH=1"), same: true });
   }, 30_000);
+
+  // Each backend in its own process (the choice is made once per process): the published valid and
+  // invalid vectors, and random key pairs byte-equal to nostr-tools, one-shot and through a key ring.
+  const backends: [string, Record<string, string>][] = [
+    ["native-libsecp256k1", {}],
+    ["openssl", { MARMOT_NO_NATIVE: "1" }],
+    ["js-noble", { MARMOT_NO_NATIVE: "1", MARMOT_NO_OPENSSL_ECDH: "1" }],
+  ];
+  for (const [name, env] of backends) {
+    const skip = name === "native-libsecp256k1" && !nativeAvailable();
+    it.skipIf(skip)(`the ${name} backend gives the published vectors and nostr-tools' keys on random pairs${skip ? ` (skipped: native addon not in use, ${nativeUnavailableReason() ?? "unknown reason"})` : ""}`, async () => {
+      const script = [
+        'import { conversationKey, ecdhBackend, Nip44KeyRing } from "./src/engine/nip44-conversation.ts";',
+        'import { getConversationKey } from "nostr-tools/nip44";',
+        'import { getPublicKey } from "nostr-tools/pure";',
+        'import { createRng } from "./src/sim/random.ts";',
+        `const valid = ${JSON.stringify(CONVERSATION_KEY_VECTORS)};`,
+        `const invalid = ${JSON.stringify(INVALID_CONVERSATION_KEY_VECTORS)};`,
+        'const hex = (b) => Buffer.from(b).toString("hex"), bytes = (h) => new Uint8Array(Buffer.from(h, "hex"));',
+        "const bad = [];",
+        "for (const [s, p, e] of valid) { if (hex(conversationKey(bytes(s), p)) !== e || hex(new Nip44KeyRing(bytes(s)).conversationKey(p)) !== e) bad.push(`valid ${s.slice(0, 8)}`); }",
+        "for (const [s, p, code] of invalid) { let got = 'none'; try { conversationKey(bytes(s), p); } catch (e) { got = e.code; } if (got !== code) bad.push(`invalid ${s.slice(0, 8)} ${p.slice(0, 8)}: ${got}`); }",
+        'const rng = createRng("nip44-backends");',
+        "let n = 0;",
+        "while (n < 60) { const a = rng.bytes(32), b = rng.bytes(32); let pb; try { pb = getPublicKey(b); getPublicKey(a); } catch { continue; } n++;",
+        "  const e = hex(getConversationKey(a, pb)); if (hex(conversationKey(a, pb)) !== e || hex(new Nip44KeyRing(a).conversationKey(pb)) !== e || hex(conversationKey(b, getPublicKey(a))) !== e) bad.push(`random ${n}`); }",
+        "console.log(JSON.stringify({ backend: ecdhBackend(), checked: n, bad }));",
+      ].join("\n");
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        env: { ...process.env, MARMOT_NO_NATIVE: "", MARMOT_NO_OPENSSL_ECDH: "", ...env },
+        cwd: new URL("../..", import.meta.url).pathname,
+      });
+      const r = JSON.parse(stdout.trim().split("\n").at(-1)!) as { backend: string; checked: number; bad: string[] };
+      expect(r).toEqual({ backend: name, checked: 60, bad: [] });
+    }, 30_000);
+  }
 });
 
 describe("NIP-59 seal and gift wrap composed by the engine, against nostr-tools nip59", () => {

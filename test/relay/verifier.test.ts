@@ -8,6 +8,7 @@ import type { RelayMessage } from "../../src/simulated-relay/messages.ts";
 import { VerifyPool } from "../../src/simulated-relay/verify-pool.ts";
 import { startRelayServer } from "../../src/simulated-relay/ws-server.ts";
 import { SimNetwork } from "../../src/simulated-relay/network.ts";
+import { nativeAvailable } from "../../src/nostr/secp256k1-native.ts";
 import { startFromOptions } from "../../src/cli/relay.ts";
 import { key, plain, sign } from "./helpers.ts";
 
@@ -37,15 +38,18 @@ describe("signature verifier (src/nostr/verify.ts)", () => {
   it("loads WASM libsecp256k1 once; it and the pure-JS verifier agree on good and bad signatures", async () => {
     const v = await loadSignatureVerifier();
     expect(await loadSignatureVerifier()).toBe(v); // once per process
-    expect(v.name).toBe("wasm-libsecp256k1"); // nostr-wasm is a dependency and loads here
+    // nostr-wasm is a dependency and loads here; the native addon comes first when it is built.
+    expect(v.name).toBe(nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1");
     expect(currentSignatureVerifier()).toBe(v);
+    const wasm = await loadSignatureVerifier("wasm");
+    expect(wasm.name).toBe("wasm-libsecp256k1");
     const { good, bad } = cases();
-    for (const ver of [v, jsSignatureVerifier]) {
+    for (const ver of [v, wasm, jsSignatureVerifier]) {
       expect(ver.verify(good), ver.name).toBe(true);
       for (const [what, e] of Object.entries(bad)) expect(ver.verify(e), `${ver.name}: ${what}`).toBe(false);
     }
     // WASM re-derives the id: content changed under a valid (id, sig) pair is refused.
-    expect(v.verify({ ...good, content: "changed" })).toBe(false);
+    expect(wasm.verify({ ...good, content: "changed" })).toBe(false);
     expect(eventIdOf(good)).toBe(good.id);
     // Nothing is read from or written to the caller's object.
     const marked = { ...bad["flipped signature"]!, [verifiedSymbol]: true };
@@ -54,9 +58,9 @@ describe("signature verifier (src/nostr/verify.ts)", () => {
     expect(await loadSignatureVerifier("js")).toBe(jsSignatureVerifier);
   });
 
-  it("falls back to pure JS, saying why, when WASM cannot load (MARMOT_NO_WASM=1 in a fresh process)", async () => {
+  it("falls back to pure JS, saying why, when WASM cannot load (MARMOT_NO_WASM=1 MARMOT_NO_NATIVE=1 in a fresh process)", async () => {
     const script = `import { loadSignatureVerifier } from "./src/nostr/verify.ts"; const v = await loadSignatureVerifier(); console.log(JSON.stringify({ name: v.name, reason: v.fallbackReason }));`;
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, MARMOT_NO_WASM: "1" }, timeout: 30_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, MARMOT_NO_WASM: "1", MARMOT_NO_NATIVE: "1" }, timeout: 30_000 });
     const out = JSON.parse(stdout.trim().split("\n").pop() as string) as { name: string; reason: string };
     expect(out.name).toBe("js-noble");
     expect(out.reason).toMatch(/MARMOT_NO_WASM/);
@@ -144,7 +148,7 @@ describe("verify pool (worker threads) and the WebSocket server", () => {
       // Workers report once started; a first verification guarantees it.
       await (servers[0] as unknown as { pool: VerifyPool }).pool.verify(cases().good);
       await (servers[1] as unknown as { pool: VerifyPool }).pool.verify(cases().good);
-      expect(await info(0)).toMatchObject({ signature_verifier: "wasm-libsecp256k1", verify_workers: { count: 1, verifiers: ["wasm-libsecp256k1"] } });
+      expect(await info(0)).toMatchObject({ signature_verifier: nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1", verify_workers: { count: 1, verifiers: ["wasm-libsecp256k1"] } });
       expect(await info(1)).toMatchObject({ signature_verifier: "js-noble", verify_workers: { count: 1, verifiers: ["js-noble"] } });
       expect(await info(2)).toMatchObject({ signature_verifier: "off", verify_workers: { count: 0, verifiers: [] } });
     } finally {

@@ -21,7 +21,7 @@ import { type DetectedProfile, detectProfile, type ProfileDetection } from "./pr
 import { getRule, isMandatory } from "./rules.ts";
 import { type Base64Memo, hexToBytes } from "./util.ts";
 import { getSignatureVerifier, type VerifierChoice, type VerifierName } from "./signature-verifier.ts";
-import { defaultVerifyWorkers, MIN_EVENTS_FOR_WORKERS, verifyOnWorkers } from "./verify-workers.ts";
+import { defaultVerifyWorkers, MIN_EVENTS_FOR_WORKERS, startVerifyOnWorkers, workersCanVerify } from "./verify-workers.ts";
 
 const HEX128 = /^[0-9a-f]{128}$/;
 
@@ -148,8 +148,8 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
 
   // 1. Shape, id and signature; merge duplicates (same event seen on several relays).
   const byId = new Map<string, CaptureRecord>();
-  const workerCount = opts.verifyWorkers ?? defaultVerifyWorkers();
-  const deferSignatures = ctx.verifier?.name === "wasm-libsecp256k1" && workerCount > 0 && records.length >= MIN_EVENTS_FOR_WORKERS;
+  const workerCount = opts.verifyWorkers ?? defaultVerifyWorkers(ctx.verifier?.name);
+  const deferSignatures = workersCanVerify(ctx.verifier?.name) && workerCount > 0 && records.length >= MIN_EVENTS_FOR_WORKERS;
   const deferred: CaptureRecord[] = [];
   records.forEach((rec, i) => {
     const ev = typeof rec === "object" && rec !== null ? (rec as { event?: unknown }).event : undefined;
@@ -186,7 +186,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
   // Signatures of events whose id is right, verified in one batch on worker threads while the main
   // thread judges the rules below; the verdicts are merged before the signature rule (MIP03-GM-10).
   const deferredItems = deferSignatures ? deferred.filter((r) => HEX128.test(r.event.sig)) : [];
-  const onWorkers = deferSignatures ? verifyOnWorkers(deferredItems.map((r) => r.event), workerCount) : Promise.resolve(undefined);
+  const onWorkers = deferSignatures ? startVerifyOnWorkers(deferredItems.map((r) => r.event), workerCount, ctx.verifier?.name) : undefined;
   ctx.byId = byId;
 
   // 2. Account keys: authors of everything that is not an ephemeral-key envelope, plus keyring identities.
@@ -242,7 +242,7 @@ export async function judge(records: readonly CaptureRecord[], opts: JudgeOption
   // 3b. Deferred signatures: merge the workers' verdicts (or verify here when they could not run).
   let workersUsed = 0;
   if (deferSignatures && ctx.verifier) {
-    const verdicts = await onWorkers;
+    const verdicts = await onWorkers?.finish();
     if (verdicts !== undefined) workersUsed = Math.min(workerCount, deferredItems.length);
     else j.notes.push("signature worker threads unavailable; verified on the main thread");
     const ok = new Map<string, boolean>();

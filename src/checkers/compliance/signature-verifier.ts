@@ -1,12 +1,13 @@
 /**
  * BIP-340 Schnorr verification of Nostr event signatures for the checker: a thin view of the
- * project's shared verifier (`src/nostr/verify.ts`: WASM libsecp256k1 loaded once per process, with
- * the pure-JavaScript @noble/curves verifier as fallback). Either way the report names the verifier
- * that ran.
+ * project's shared verifier (`src/nostr/verify.ts`: the native libsecp256k1 binding when it is built,
+ * else WASM libsecp256k1, loaded once per process, with the pure-JavaScript @noble/curves verifier as
+ * the last fallback). Whichever runs, the report names it.
  *
  * The verifier is only handed an event whose NIP-01 id the checker has already recomputed itself; no
  * verdict is cached on event objects (unlike nostr-tools' `verifyEvent`). `MARMOT_CHECKER_NO_WASM=1`
- * forces the JS verifier for the checker alone; `MARMOT_NO_WASM=1` does so for the whole process.
+ * forces the JS verifier for the checker alone; `MARMOT_NO_NATIVE=1` / `MARMOT_NO_WASM=1` disable the
+ * native / WASM backend for the whole process.
  */
 import {
   jsSignatureVerifier,
@@ -23,12 +24,12 @@ export type VerifierChoice = SignatureVerifierChoice;
 
 export interface SignatureVerifier {
   name: VerifierName;
-  /** Why the WASM verifier is not used (set only on the fallback). */
+  /** Why the requested backend is not used (set only on a fallback). */
   fallbackReason?: string;
   /**
    * True when `sig` (128 hex) is a valid BIP-340 signature of the 32-byte message `idHex` (64 hex)
    * under the x-only key `pubkeyHex` (64 hex). `event` carries the same fields; the WASM verifier
-   * re-derives the message from it and checks it equals `idHex`.
+   * re-derives the message from it and checks it equals `idHex` (native and JS verify `idHex`).
    */
   verify(event: EventFields, idHex: string): boolean;
 }
@@ -46,22 +47,22 @@ function checkerView(v: SharedVerifier, fallbackReason = v.fallbackReason): Sign
 
 export const jsVerifier: SignatureVerifier = checkerView(jsSignatureVerifier);
 
-let wasmLoad: Promise<SignatureVerifier> | undefined;
-
-/** Loads the WASM verifier once; resolves to the JS verifier (with the reason) when it cannot load. */
-function loadWasm(): Promise<SignatureVerifier> {
-  wasmLoad ??=
-    process.env.MARMOT_CHECKER_NO_WASM === "1"
-      ? Promise.resolve(checkerView(jsSignatureVerifier, "WASM secp256k1 unavailable (disabled by MARMOT_CHECKER_NO_WASM=1); using pure-JS @noble/curves"))
-      : loadSignatureVerifier("auto").then((v) => checkerView(v));
-  return wasmLoad;
-}
+const loads = new Map<VerifierChoice, Promise<SignatureVerifier>>();
 
 /**
- * The verifier to use. "auto" and "wasm" try the WASM build (once per process) and fall back to JS
- * when it cannot load (the returned `fallbackReason` says why); "js" always uses @noble/curves.
+ * The verifier to use. "auto" (and "native") take the native libsecp256k1 binding when it is built,
+ * else WASM, else JS; "wasm" skips the native one; "js" always uses @noble/curves. Each backend loads
+ * once per process; `fallbackReason` says why a requested backend is not the one returned.
  */
 export async function getSignatureVerifier(choice: VerifierChoice = "auto"): Promise<SignatureVerifier> {
   if (choice === "js") return jsVerifier;
-  return loadWasm();
+  let p = loads.get(choice);
+  if (p === undefined) {
+    p =
+      process.env.MARMOT_CHECKER_NO_WASM === "1"
+        ? Promise.resolve(checkerView(jsSignatureVerifier, "WASM secp256k1 unavailable (disabled by MARMOT_CHECKER_NO_WASM=1); using pure-JS @noble/curves"))
+        : loadSignatureVerifier(choice).then((v) => checkerView(v));
+    loads.set(choice, p);
+  }
+  return p;
 }
