@@ -149,8 +149,9 @@ describe("marmot-harness run", () => {
   });
 
   const vectors = resolveMdkVectorDir();
-  // The vectors live beside the repository (../shared/...); a checkout without them skips this.
-  it.skipIf(!existsSync(vectors))("runs MDK vectors and judges their protocol-level expectations", async () => {
+  // The vectors live beside the repository (../shared/...) or at $MARMOT_MDK_VECTORS; a checkout without them skips this.
+  const noVectors = existsSync(vectors) ? "" : ` (skipped: no MDK vectors at ${vectors}; set MARMOT_MDK_VECTORS)`;
+  it.skipIf(!existsSync(vectors))(`runs MDK vectors and judges their protocol-level expectations${noVectors}`, async () => {
     const r = await cli("run", "mdk:invite-member/v1", "--mdk-vectors", vectors, "--report", join(dir, "mdk"), "--json");
     const result = JSON.parse(r.out).results[0] as { scenario: string; checks: { name: string; verdict: string; message: string }[] };
     expect(result.scenario).toBe("mdk:invite-member/v1");
@@ -160,7 +161,7 @@ describe("marmot-harness run", () => {
     expect(mdk.filter((c) => c.verdict === "fail")).toEqual([]);
   });
 
-  it.skipIf(!existsSync(vectors))("a failing MDK vector leaves a capsule whose replay judges the vector again", async () => {
+  it.skipIf(!existsSync(vectors))(`a failing MDK vector leaves a capsule whose replay judges the vector again${noVectors}`, async () => {
     const copy = join(dir, "vectors");
     await mkdir(copy, { recursive: true });
     const doc = JSON.parse(await readFile(join(vectors, "invite-member.v1.json"), "utf8"));
