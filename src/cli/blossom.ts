@@ -4,25 +4,18 @@
 import type { Command } from "commander";
 import { startBlossomServer, type BlossomFaults } from "../blossom/server.ts";
 import { DiskBlobStore } from "../blossom/store.ts";
-
-function int(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got "${v}"`);
-    return n;
-  };
-}
+import { intOption } from "./options.ts";
 
 export function register(program: Command): void {
   program
     .command("blossom")
     .description("run a Blossom media server (BUD-01/02, kind 24242 auth) on 127.0.0.1")
-    .option("--port <n>", "port to listen on (0 = any free port)", int("port"), 3000)
+    .option("--port <n>", "port to listen on (0 = any free port)", intOption("port"), 3000)
     .option("--host <addr>", "address to bind (loopback only is recommended)", "127.0.0.1")
     .option("--dir <path>", "store blobs in this directory (default: in memory)")
     .option("--public-url <url>", "base of the URLs in blob descriptors")
-    .option("--max-size <bytes>", "refuse uploads larger than this with 413", int("max-size"))
-    .option("--delay-ms <ms>", "delay every response by this many milliseconds", int("delay-ms"))
+    .option("--max-size <bytes>", "refuse uploads larger than this with 413", intOption("max-size"))
+    .option("--delay-ms <ms>", "delay every response by this many milliseconds", intOption("delay-ms"))
     .option("--require-auth-get", "require a kind 24242 'get' authorization to download")
     .option("--require-auth-list", "require a kind 24242 'list' authorization to list")
     .option("--admin", "serve PUT /_harness/faults and GET /_harness/stats to change faults at runtime")

@@ -15,16 +15,9 @@ import type { LatencyDist } from "../simulated-relay/faults.ts";
 import { RealtimeScheduler } from "../simulated-relay/realtime.ts";
 import { SimulatedRelay } from "../simulated-relay/simulated-relay.ts";
 import { startRelayServer, type RelayServer } from "../simulated-relay/ws-server.ts";
+import { intOption } from "./options.ts";
 
 export class RelayCliError extends HarnessError {}
-
-function int(name: string, min = 0) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new RelayCliError("CLI_BAD_OPTION", `${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`, { option: name, value: v });
-    return n;
-  };
-}
 
 function prob(name: string) {
   return (v: string): number => {
@@ -156,21 +149,21 @@ export function register(program: Command): void {
   program
     .command("relay")
     .description("serve the simulated relay (NIP-01, NIP-09, NIP-11, NIP-40, NIP-42, NIP-70) over WebSocket, with optional faults")
-    .option("--port <n>", "TCP port (0 = any free port)", int("--port"), 7777)
+    .option("--port <n>", "TCP port (0 = any free port)", intOption("port"), 7777)
     .option("--host <addr>", "interface to listen on", "127.0.0.1")
     .option("--seed <s>", "seed of the fault draws", "relay")
     .option("--name <name>", "relay name (NIP-11)", "marmot-harness-relay")
     .option("--refuse-protected", "refuse NIP-70 protected events (as many public relays do)")
     .option("--auth-to-publish", "refuse EVENTs until the connection authenticated (NIP-42)")
     .option("--auth-kinds <kinds>", "serve these kinds only to their NIP-42-authenticated p-tagged recipient (strfry does this for 1059)", kindList)
-    .option("--max-event-bytes <n>", "largest event accepted", int("--max-event-bytes", 1))
-    .option("--max-message-bytes <n>", "largest client frame accepted", int("--max-message-bytes", 1))
-    .option("--max-subscriptions <n>", "subscriptions per connection", int("--max-subscriptions", 1))
-    .option("--max-filters <n>", "filters per REQ", int("--max-filters", 1))
-    .option("--max-limit <n>", "largest limit honoured", int("--max-limit", 1))
-    .option("--rate-limit <n>", "EVENTs per second per connection", int("--rate-limit", 1))
-    .option("--req-rate-limit <n>", "REQs per second per connection", int("--req-rate-limit", 1))
-    .option("--retention <n>", "keep at most N events (oldest evicted)", int("--retention"))
+    .option("--max-event-bytes <n>", "largest event accepted", intOption("max-event-bytes", 1))
+    .option("--max-message-bytes <n>", "largest client frame accepted", intOption("max-message-bytes", 1))
+    .option("--max-subscriptions <n>", "subscriptions per connection", intOption("max-subscriptions", 1))
+    .option("--max-filters <n>", "filters per REQ", intOption("max-filters", 1))
+    .option("--max-limit <n>", "largest limit honoured", intOption("max-limit", 1))
+    .option("--rate-limit <n>", "EVENTs per second per connection", intOption("rate-limit", 1))
+    .option("--req-rate-limit <n>", "REQs per second per connection", intOption("req-rate-limit", 1))
+    .option("--retention <n>", "keep at most N events (oldest evicted)", intOption("retention"))
     .option("--latency <dist>", "latency per frame: MS, MIN-MAX, exp:MEAN, lognormal:MEDIAN:SIGMA", parseLatency)
     .option("--drop <p>", "drop each frame with probability p", prob("--drop"))
     .option("--duplicate <p>", "duplicate each frame with probability p", prob("--duplicate"))
@@ -178,13 +171,13 @@ export function register(program: Command): void {
     .option("--refuse-publish <p>", "answer EVENT with OK false with probability p", prob("--refuse-publish"))
     .option("--never-answer <p>", "never answer EVENT with probability p (event still stored)", prob("--never-answer"))
     .option("--early-eose <fraction>", "send EOSE after this fraction of the stored events", prob("--early-eose"))
-    .option("--slow-eose <ms>", "delay every EOSE", int("--slow-eose"))
-    .option("--queue-limit <n>", "per-subscription in-flight limit; excess events silently skipped", int("--queue-limit"))
+    .option("--slow-eose <ms>", "delay every EOSE", intOption("slow-eose"))
+    .option("--queue-limit <n>", "per-subscription in-flight limit; excess events silently skipped", intOption("queue-limit"))
     .option("--fault-log <file>", "write every fault record (JSONL) to this file")
     .option("--load <capture.jsonl>", "store the events of a capture (JSONL) before serving; they go through the relay's checks")
     .option("--dump <file>", "on stop, write the stored events as a capture (JSONL)")
-    .option("--max-buffered-bytes <n>", "skip EVENTs for a client whose socket has more than this waiting (default 16 MiB)", int("--max-buffered-bytes", 1))
-    .option("--verify-workers <n>", "worker threads for signature checks (default: cores - 1, at most 4)", int("--verify-workers"))
+    .option("--max-buffered-bytes <n>", "skip EVENTs for a client whose socket has more than this waiting (default 16 MiB)", intOption("max-buffered-bytes", 1))
+    .option("--verify-workers <n>", "worker threads for signature checks (default: cores - 1, at most 4)", intOption("verify-workers"))
     .option("--js-verifier", "check signatures with pure-JS @noble/curves instead of WASM libsecp256k1 (nostr-wasm), e.g. to compare")
     .option("--control", "accept fault commands at POST /nemesis and serve GET /faults (loopback clients only)")
     .action(async (o: RelayOpts) => {
@@ -218,7 +211,7 @@ export function register(program: Command): void {
     .option("--json <file>", "write the results as JSON")
     .option("--md <file>", "write the results table as Markdown")
     .option("--junit <file>", "write the results as JUnit XML (one testsuite per relay)")
-    .option("--timeout <ms>", "wait this long for OK / EOSE / live events", int("--timeout", 1), 5000)
+    .option("--timeout <ms>", "wait this long for OK / EOSE / live events", intOption("timeout", 1), 5000)
     .option("--only <ids>", "comma-separated check ids")
     .option("--seed <s>", "seed for keys and tags (default random)")
     .action(async (urls: string[], o: { json?: string; md?: string; junit?: string; timeout: number; only?: string; seed?: string }) => {

@@ -63,27 +63,20 @@ function parsePositiveInt(value: string, flag: string): number {
   return n;
 }
 
-function checkRelayUrl(url: string): string {
+/** `url` when it parses and has one of `protocols`; otherwise a BAD_OPTION error naming `flag`. */
+function checkUrlOption(flag: string, url: string, protocols: readonly string[], expected: string, kind: string): string {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new CliInputError("BAD_OPTION", `--relay "${url}" is not a URL (expected ws://host:port or wss://...)`);
+    throw new CliInputError("BAD_OPTION", `${flag} "${url}" is not a URL (expected ${expected})`);
   }
-  if (u.protocol !== "ws:" && u.protocol !== "wss:") throw new CliInputError("BAD_OPTION", `--relay "${url}" must be a ws:// or wss:// URL`);
+  if (!protocols.includes(u.protocol)) throw new CliInputError("BAD_OPTION", `${flag} "${url}" must be ${kind}`);
   return url;
 }
 
-function checkBlossomUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new CliInputError("BAD_OPTION", `--blossom "${url}" is not a URL (expected http://host:port)`);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliInputError("BAD_OPTION", `--blossom "${url}" must be an http:// or https:// URL`);
-  return url.replace(/\/+$/, "");
-}
+const checkRelayUrl = (url: string): string => checkUrlOption("--relay", url, ["ws:", "wss:"], "ws://host:port or wss://...", "a ws:// or wss:// URL");
+const checkBlossomUrl = (url: string): string => checkUrlOption("--blossom", url, ["http:", "https:"], "http://host:port", "an http:// or https:// URL").replace(/\/+$/, "");
 
 function defaultReportDir(now = new Date()): string {
   return join("reports", `run-${now.toISOString().replace(/[:.]/g, "-")}`);

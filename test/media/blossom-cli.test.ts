@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +41,15 @@ describe("marmot-harness blossom (CLI)", () => {
         expect(await exited).toBe(0);
       }
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a bad integer option with a typed error naming it, exit 2, before listening", () => {
+    for (const [flag, value] of [["--port", "-1"], ["--max-size", "1.5"], ["--delay-ms", " "]] as const) {
+      const r = spawnSync(process.execPath, ["bin/marmot-harness.js", "blossom", flag, value], { encoding: "utf8", timeout: 30_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`CLI_BAD_OPTION: ${flag} must be an integer >= 0, got ${JSON.stringify(value)}`);
+      expect(r.stdout).not.toMatch(/listening/i);
     }
   });
 });
