@@ -17,6 +17,7 @@
  * (compare runs of "base"); the modes whose work is small use more events.
  * Results: a table on stdout and reports/bench-checker-instructions.md.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -13,6 +13,7 @@
  * observations), and each verifier alone without the checker.
  * Results: a table on stdout and reports/bench-checker.md / .json.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import * as path from "node:path";

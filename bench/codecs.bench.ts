@@ -2,6 +2,7 @@
  * Codec throughput (MIP-00 KeyPackage events, MIP-01 group data). Run: `npm run bench:codecs`.
  * Inputs are fixed (seeded KeyPackage, fixed group data), so runs are comparable.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { Bench } from "tinybench";
 import { hexToBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";

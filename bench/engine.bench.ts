@@ -26,11 +26,13 @@
  * HPKE key pair through RFC 9180 DeriveKeyPair and costs more than generating one).
  * Results: a table on stdout, reports/bench-engine.json and reports/bench-engine.md.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { getPublicKey } from "nostr-tools/pure";
-import { getConversationKey } from "nostr-tools/nip44";
-import { conversationKey, ecdhBackend } from "../src/engine/nip44-conversation.ts";
+import { decrypt as nip44Decrypt, encrypt as nip44Encrypt, getConversationKey } from "nostr-tools/nip44";
+import { conversationKey, ecdhBackend, nip44Base64Path } from "../src/engine/nip44-conversation.ts";
+import { uint8ArrayBase64State } from "../src/platform/uint8array-base64.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Bench } from "tinybench";
 import {
@@ -124,8 +126,13 @@ const SIGN = "sign 445";
 const VERIFY = "verify signature (BIP-340)";
 const ECDH = "NIP-44 conversation key (ECDH)";
 const ECDH_JS = "NIP-44 conversation key, nostr-tools (JS)";
+const NIP44_SEAL = "NIP-44 encrypt, Welcome rumor + seal (nostr-tools)";
+const NIP44_OPEN = "NIP-44 decrypt, wrap + seal (nostr-tools)";
+/** This size's Welcome plaintexts (one invitee): the rumor JSON and the seal JSON, from a real add. */
+let welcomePlaintexts: { rumor: string; seal: string } = { rumor: "", seal: "" };
 let unit: Record<string, number> = {};
 const unitBySize: Record<number, Record<string, number>> = {};
+const plaintextBytesBySize: Record<number, string> = {};
 /** Signatures (S), verifications (V) and NIP-44 conversation keys (E) per operation. */
 const NOSTR_WORK: Record<string, { S: number; V: number; E: number }> = {
   message: { S: 1, V: 1, E: 0 },
@@ -134,8 +141,11 @@ const NOSTR_WORK: Record<string, { S: number; V: number; E: number }> = {
   join: { S: 1, V: 2, E: 2 },
 };
 function nostrFloor(op: string): number {
-  const w = NOSTR_WORK[op.replace(/ .*/, "")] ?? { S: 0, V: 0, E: 0 };
-  return w.S * (unit[SIGN] ?? 0) + w.V * (unit[VERIFY] ?? 0) + w.E * (unit[ECDH] ?? 0);
+  const name = op.replace(/ .*/, "");
+  const w = NOSTR_WORK[name] ?? { S: 0, V: 0, E: 0 };
+  // MIP-02's two NIP-44 layers over the Welcome (nostr-tools' pure-JS ChaCha20 and HMAC-SHA256).
+  const nip44 = name === "add" ? (unit[NIP44_SEAL] ?? 0) : name === "join" ? (unit[NIP44_OPEN] ?? 0) : 0;
+  return w.S * (unit[SIGN] ?? 0) + w.V * (unit[VERIFY] ?? 0) + w.E * (unit[ECDH] ?? 0) + nip44;
 }
 
 async function benchSize(n: number): Promise<Row[]> {
@@ -166,6 +176,21 @@ async function benchSize(n: number): Promise<Row[]> {
   const j0 = await B.processEvent(wrapFor(c0.welcomes, B.pubkey), now());
   if (j0[0]?.kind !== "welcome") throw new Error(`B did not join: ${JSON.stringify(j0[0])}`);
   const gid = g.groupId;
+  {
+    // One real one-member add at this size, opened by its invitee, gives the Welcome's NIP-44 plaintexts.
+    const jsk = secret();
+    const j = await createEngine({ secretKey: jsk, outOfBandRatchetTree: oob });
+    const p = await A.inviteMembers(gid, [await j.createKeyPackage({ relays: RELAYS, now: clock })], now());
+    const c = await A.confirmCommit(p.id);
+    const wrap = wrapFor(c.welcomes, j.pubkey);
+    const seal = nip44Decrypt(wrap.content, getConversationKey(jsk, wrap.pubkey));
+    const rumor = nip44Decrypt((JSON.parse(seal) as NostrEvent).content, getConversationKey(jsk, A.pubkey));
+    welcomePlaintexts = { rumor, seal };
+    const r = await A.removeMembers(gid, [j.pubkey], now());
+    await A.confirmCommit(r.id);
+    await B.processEvent(p.event, now());
+    await B.processEvent(r.event, now());
+  }
   const syncB = async (ev: NostrEvent) => {
     const o = await B.processEvent(ev, now());
     if (o[0]?.kind !== "commit") throw new Error(`B out of sync: ${o[0]?.kind}`);
@@ -443,8 +468,9 @@ async function benchSize(n: number): Promise<Row[]> {
     return { ms, samples: iterations * rounds };
   };
   unit = {};
-  for (const name of [SIGN, VERIFY, ECDH, ECDH_JS]) unit[name] = mean(name).ms;
+  for (const name of [SIGN, VERIFY, ECDH, ECDH_JS, NIP44_SEAL, NIP44_OPEN]) unit[name] = mean(name).ms;
   unitBySize[n] = { ...unit };
+  plaintextBytesBySize[n] = `${Buffer.byteLength(welcomePlaintexts.rumor)} / ${Buffer.byteLength(welcomePlaintexts.seal)}`;
   const rows: Row[] = [];
   for (const [op, goal] of [["add", 1.2], ["join", 1.2], ["join vs raw+kp", 1.2], ["commit", 1.2], ["message", 1.5]] as const) {
     const e = mean(`engine ${op.split(" ")[0]}`);
@@ -480,6 +506,16 @@ function addNostrUnitTasks(b: Bench): void {
   b.add(ECDH_JS, () => {
     getConversationKey(sk, other);
   });
+  const ck = conversationKey(sk, other);
+  const { rumor, seal } = welcomePlaintexts;
+  const sealed = [nip44Encrypt(rumor, ck), nip44Encrypt(seal, ck)];
+  b.add(NIP44_SEAL, () => {
+    nip44Encrypt(rumor, ck);
+    nip44Encrypt(seal, ck);
+  });
+  b.add(NIP44_OPEN, () => {
+    for (const c of sealed) nip44Decrypt(c, ck);
+  });
 }
 
 
@@ -496,7 +532,7 @@ for (const n of SIZES) {
 }
 
 const md = [
-  "| members | operation | engine CPU (ms) | raw CPU (ms) | engine/raw CPU | goal | engine wall (ms) | raw wall (ms) | engine/raw wall | Nostr secp256k1 share (ms) | (engine − Nostr)/raw wall |",
+  "| members | operation | engine CPU (ms) | raw CPU (ms) | engine/raw CPU | goal | engine wall (ms) | raw wall (ms) | engine/raw wall | Nostr crypto share (ms) | (engine − Nostr)/raw wall |",
   "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ...all.map(
     (r) =>
@@ -504,13 +540,13 @@ const md = [
   ),
   "",
   all.some((r) => r.outOfBandTree) ? "\\* ratchet tree delivered out of band (an inline tree does not fit a NIP-44 Welcome at this size).\n" : "",
-  `Unit costs (ms) of the secp256k1 work a Marmot client adds to MLS, measured in the same bench as each size (signer: ${nostrSigningBackend()}, ECDH: ${ecdhBackend()}):`,
+  `Unit costs (ms) of the secp256k1 work a Marmot client adds to MLS, measured in the same bench as each size (signer: ${nostrSigningBackend()}, ECDH: ${ecdhBackend()}, NIP-44 base64: ${nip44Base64Path()} [Uint8Array base64 ${uint8ArrayBase64State()}]):`,
   "",
-  `| members | ${[SIGN, VERIFY, ECDH, ECDH_JS].join(" | ")} |`,
-  "|---:|---:|---:|---:|---:|",
-  ...Object.entries(unitBySize).map(([n, u]) => `| ${n} | ${[SIGN, VERIFY, ECDH, ECDH_JS].map((k) => (u[k] ?? 0).toFixed(3)).join(" | ")} |`),
+  `| members | ${[SIGN, VERIFY, ECDH, ECDH_JS, NIP44_SEAL, NIP44_OPEN].join(" | ")} | Welcome rumor / seal (bytes) |`,
+  "|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...Object.entries(unitBySize).map(([n, u]) => `| ${n} | ${[SIGN, VERIFY, ECDH, ECDH_JS, NIP44_SEAL, NIP44_OPEN].map((k) => (u[k] ?? 0).toFixed(3)).join(" | ")} | ${plaintextBytesBySize[Number(n)] ?? ""} |`),
   "",
-  "Per operation the engine adds: message = 1 signature + 1 verification; add = KeyPackage event verification + 3 signatures (seal, wrap, 445) + 2 conversation keys; join = 2 verifications + 2 conversation keys + a new KeyPackage and its signed 30443; commit = 1 verification. \"join vs raw+kp\" compares the same engine join with joinGroup + generating one KeyPackage (the MIP-02 rotation's MLS work).",
+  "Per operation the engine adds: message = 1 signature + 1 verification; add = KeyPackage event verification + 3 signatures (seal, wrap, 445) + 2 conversation keys + the two NIP-44 encryptions of the Welcome; join = 2 verifications + 2 conversation keys + the two NIP-44 decryptions + a new KeyPackage and its signed 30443; commit = 1 verification. The Nostr crypto share column sums these unit costs. \"join vs raw+kp\" compares the same engine join with joinGroup + generating one KeyPackage (the MIP-02 rotation's MLS work).",
   "",
   `Load average (1, 5, 15 min) at start ${loadavgAtStart.map((x) => x.toFixed(1)).join(", ")}, at end ${loadavg().map((x) => x.toFixed(1)).join(", ")}.`,
 ].join("\n");
@@ -518,6 +554,6 @@ console.log(`\n${md}`);
 await mkdir("reports", { recursive: true });
 await writeFile(
   "reports/bench-engine.json",
-  JSON.stringify({ node: process.version, sizes: SIZES, date: new Date().toISOString(), loadavg: loadavg(), loadavgAtStart, signer: nostrSigningBackend(), ecdh: ecdhBackend(), nostrUnitCostsMs: unitBySize, rows: all }, null, 2) + "\n",
+  JSON.stringify({ node: process.version, sizes: SIZES, date: new Date().toISOString(), loadavg: loadavg(), loadavgAtStart, signer: nostrSigningBackend(), ecdh: ecdhBackend(), nip44Base64: nip44Base64Path(), uint8ArrayBase64: uint8ArrayBase64State(), nostrUnitCostsMs: unitBySize, rows: all }, null, 2) + "\n",
 );
 await writeFile("reports/bench-engine.md", `# Engine vs raw ts-mls\n\n${md}\n`);

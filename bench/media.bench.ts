@@ -5,6 +5,7 @@
  * bytes (ratio, goal <= 1.2x), and upload / download throughput against the harness's Blossom server
  * on 127.0.0.1 through blossom-client-sdk. Writes reports/bench-media.md and reports/bench-media.json.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { Bench } from "tinybench";

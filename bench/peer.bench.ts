@@ -13,6 +13,7 @@
  *   the harness relay served over WebSocket on 127.0.0.1.
  * Writes reports/bench-peer.md and reports/bench-peer.json.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os, { tmpdir } from "node:os";
 import path, { join } from "node:path";

@@ -18,6 +18,7 @@
  *    valid ids and placeholder signatures; queries do not check signatures).
  * Results: a table on stdout, reports/bench-relay.json and reports/bench-relay.md.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { Bench } from "tinybench";

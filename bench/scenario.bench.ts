@@ -11,6 +11,7 @@
  *
  * Reports wall time, CPU time (all threads) and peak RSS for both, and the harness's verdict.
  */
+import "../src/platform/install-base64.ts"; // first: before @scure/base loads
 import { writeFileSync, mkdirSync } from "node:fs";
 import { Bench } from "tinybench";
 import {

@@ -3,4 +3,5 @@
 import { register } from "tsx/esm/api";
 
 register();
+await import("../platform/install-base64.ts");
 await import("./engine-host.ts");

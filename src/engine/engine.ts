@@ -11,7 +11,10 @@
  * (to open late application messages). Events that no retained key opens are held and retried
  * after each state change.
  */
+// First: Uint8Array base64 built-ins before nostr-tools loads @scure/base (src/platform/uint8array-base64.ts).
+import "../platform/install-base64.ts";
 import { initNostrSigning } from "./nostr-signing.ts";
+import { syncSha256, withSyncHashAndKdf } from "./sync-primitives.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
@@ -329,6 +332,8 @@ class Engine implements MarmotEngine {
   private readonly oob: boolean;
   private readonly quirks: EngineQuirks;
   private readonly cs: CiphersuiteImpl;
+  /** `cs` with synchronous SHA-256/HKDF, for the engine's own exporter keys and KeyPackageRefs (sync-primitives.ts). */
+  private readonly syncCs: CiphersuiteImpl;
   private readonly ctx: MlsContext;
   /** NIP-44 conversation keys of this account (seal and unwrap), imported once, LRU-cached. */
   private readonly nip44: Nip44KeyRing;
@@ -369,6 +374,7 @@ class Engine implements MarmotEngine {
     this.oob = opts.outOfBandRatchetTree ?? false;
     this.quirks = { ...DEFAULT_QUIRKS, ...(opts.quirks ?? {}) };
     this.cs = cs;
+    this.syncCs = withSyncHashAndKdf(cs);
     const clientConfig: ClientConfig = {
       keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: this.maxPast },
       lifetimeConfig: defaultLifetimeConfig,
@@ -638,13 +644,13 @@ class Engine implements MarmotEngine {
 
   private async epochKeys(state: ClientState): Promise<EpochKeys> {
     const secret = state.keySchedule.exporterSecret;
-    const g = await deriveGroupEventKey(secret, this.cs);
+    const g = await deriveGroupEventKey(secret, this.syncCs);
     if (this.profile !== "R0") {
-      return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: new Uint8Array(0), legacyExporter: new Uint8Array(0), mediaExporter: await deriveMediaExporter(secret, this.cs) };
+      return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: new Uint8Array(0), legacyExporter: new Uint8Array(0), mediaExporter: await deriveMediaExporter(secret, this.syncCs) };
     }
     // R0: one exporter, MLS-Exporter("nostr","nostr",32), keys both the 445 content (as a NIP-44
     // self-conversation key, an ECDH: derived only for R0 engines) and MIP-04 media.
-    const lx = await deriveLegacyGroupEventSecret(secret, this.cs);
+    const lx = await deriveLegacyGroupEventSecret(secret, this.syncCs);
     return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: legacyConversationKey(lx), legacyExporter: lx, mediaExporter: lx.slice() };
   }
 
@@ -745,7 +751,7 @@ class Engine implements MarmotEngine {
     };
     if (this.clientName !== undefined) params.client = this.clientName;
     const event = await buildKeyPackageEvent(params);
-    const ref = bytesToHex(await makeKeyPackageRef(publicPackage, this.cs.hash));
+    const ref = bytesToHex(await makeKeyPackageRef(publicPackage, syncSha256));
     const kp: StoredKeyPackage = { ref, eventId: event.id, kind, relays: [...opts.relays], lastResort, publicPackage, privatePackage };
     if (kind === 30443) kp.d = d;
     this.keyPackages.set(ref, kp);
@@ -1525,7 +1531,7 @@ class Engine implements MarmotEngine {
     if (!rec) throw new EngineError("GROUP_UNKNOWN", `no group ${groupId.slice(0, 16)}…`);
     const state = rec.state;
     const exporterSecret = state.keySchedule.exporterSecret;
-    const conf = await mlsExporter(exporterSecret, "marmot", utf8.encode("convergence-conformance-v1"), 32, this.cs);
+    const conf = await mlsExporter(exporterSecret, "marmot", utf8.encode("convergence-conformance-v1"), 32, this.syncCs);
     const epochCommitment = bytesToHex(sha256(concatBytes(CONFORMANCE_DOMAIN, new Uint8Array([0]), conf)));
     const req = requiredCapsOf(state);
     const cs = this.cs;

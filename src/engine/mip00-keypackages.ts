@@ -9,8 +9,9 @@
  * KeyPackageRef. Every failure is a `KeyPackageError` whose code names the rule.
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { getEventHash } from "nostr-tools/pure";
+import { eventId } from "../nostr/event-id.ts";
 import { publicKeyHex, signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
+import { syncSha256, verifyEd25519 } from "./sync-primitives.ts";
 import { encode, keyPackageDecoder, keyPackageEncoder, makeKeyPackageRef, type KeyPackage } from "ts-mls";
 import { HarnessError } from "../errors.ts";
 import type { ProtocolProfile } from "../profile.ts";
@@ -21,7 +22,6 @@ import {
   EXT_MARMOT_GROUP_DATA,
   MARMOT_CIPHERSUITE,
   PROPOSAL_SELF_REMOVE,
-  getMarmotCiphersuite,
   identityOfCredential,
   isGrease,
   isLastResortKeyPackage,
@@ -101,8 +101,7 @@ export function extensionTagValues(kp: KeyPackage): string[] {
 
 /** Lowercase hex KeyPackageRef (RefHash "MLS 1.0 KeyPackage Reference" over the TLS KeyPackage). */
 export async function computeKeyPackageRef(kp: KeyPackage): Promise<string> {
-  const cs = await getMarmotCiphersuite();
-  return bytesToHex(await makeKeyPackageRef(kp, cs.hash));
+  return bytesToHex(await makeKeyPackageRef(kp, syncSha256));
 }
 
 /** TLS encoding of the bare KeyPackage (R0/R1 content framing). */
@@ -149,7 +148,7 @@ export function signEvent(
 export function checkEventIdAndSignature(event: NostrEvent, makeError: (code: string, msg: string, d: Record<string, unknown>) => never): void {
   let id: string;
   try {
-    id = getEventHash(event);
+    id = eventId(event);
   } catch {
     return makeError("KP_MALFORMED_EVENT", "the event cannot be serialized for its NIP-01 id", {});
   }
@@ -377,12 +376,7 @@ async function verifyKeyPackageSignature(kp: KeyPackage, bytes: Uint8Array): Pro
   const tbs = bytes.subarray(0, bytes.length - sigLen);
   const label = textEncoder.encode("MLS 1.0 KeyPackageTBS");
   const signContent = concat(varintPrefix(label.length), label, varintPrefix(tbs.length), tbs);
-  const cs = await getMarmotCiphersuite();
-  try {
-    return await cs.signature.verify(kp.leafNode.signaturePublicKey, signContent, kp.signature);
-  } catch {
-    return false;
-  }
+  return verifyEd25519(kp.leafNode.signaturePublicKey, signContent, kp.signature);
 }
 
 /** Parse and fully validate a KeyPackage event (30443, or legacy 443). */

@@ -9,7 +9,7 @@
  * wrap key, the NIP-44 nonces and the timestamp jitter come from the caller's randomness
  * (nostr-tools' nip59 helpers draw their own), so a seeded run draws the same keys and nonces.
  */
-import { getEventHash } from "nostr-tools/pure";
+import { eventId } from "../nostr/event-id.ts";
 import { publicKeyHex, signNostrEvent } from "./nostr-signing.ts";
 import { encrypt as nip44Encrypt, decrypt as nip44Decrypt } from "nostr-tools/nip44";
 import { conversationKey, isValidSecretKey, type Nip44KeyRing } from "./nip44-conversation.ts";
@@ -53,7 +53,7 @@ export function buildWelcomeRumor(p: WelcomeRumorParams): Rumor {
   if (p.client !== undefined) tags.push(["client", p.client]);
   if (p.outOfBandTree) tags.push(p.treeHash !== undefined ? [...OOB_TREE_TAG, p.treeHash] : [...OOB_TREE_TAG]);
   const unsigned = { kind: WELCOME_RUMOR_KIND, pubkey: p.inviterPubkey, created_at: p.now, tags, content: toBase64(encode(mlsMessageEncoder, p.welcome)) };
-  return { ...unsigned, id: getEventHash(unsigned) };
+  return { ...unsigned, id: eventId(unsigned) };
 }
 
 function randomSecretKey(randomBytes: RandomBytes): Uint8Array {
@@ -108,7 +108,7 @@ export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array, 
   const ckWith = (pub: string, cache: boolean): Uint8Array => (keys ? keys.conversationKey(pub, { cache }) : conversationKey(recipientSecretKey, pub));
   const me = publicKeyHex(recipientSecretKey);
   if (wrap.kind !== GIFT_WRAP_KIND) throw new WelcomeError("WELCOME_WRONG_KIND", `expected kind 1059, got ${wrap.kind}`);
-  if (getEventHash(wrap) !== wrap.id || !verifySignature(wrap)) throw new WelcomeError("WELCOME_BAD_WRAP_SIGNATURE", "gift wrap id or signature does not verify");
+  if (eventId(wrap) !== wrap.id || !verifySignature(wrap)) throw new WelcomeError("WELCOME_BAD_WRAP_SIGNATURE", "gift wrap id or signature does not verify");
   const p = wrap.tags.filter((t) => t[0] === "p");
   if (p.length !== 1 || p[0]?.[1] !== me) throw new WelcomeError("WELCOME_NOT_FOR_US", "gift wrap must have exactly one p tag naming this account");
   let seal: NostrEvent;
@@ -119,7 +119,7 @@ export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array, 
   }
   if (typeof seal !== "object" || seal === null || seal.kind !== SEAL_KIND) throw new WelcomeError("WELCOME_BAD_SEAL", "gift wrap does not contain a kind-13 seal");
   try {
-    if (getEventHash(seal) !== seal.id || !verifySignature(seal)) throw new Error("bad");
+    if (eventId(seal) !== seal.id || !verifySignature(seal)) throw new Error("bad");
   } catch {
     throw new WelcomeError("WELCOME_BAD_SEAL", "seal id or signature does not verify");
   }
@@ -134,7 +134,7 @@ export function unwrapWelcome(wrap: NostrEvent, recipientSecretKey: Uint8Array, 
   if (rumor.kind !== WELCOME_RUMOR_KIND) throw new WelcomeError("WELCOME_BAD_RUMOR", `sealed rumor is kind ${rumor.kind}, not 444`);
   let id: string;
   try {
-    id = getEventHash(rumor);
+    id = eventId(rumor);
   } catch {
     throw new WelcomeError("WELCOME_BAD_RUMOR", "rumor is not a well-formed event");
   }

@@ -12,7 +12,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { expand as hkdfExpand } from "@noble/hashes/hkdf.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
-import { getEventHash } from "nostr-tools/pure";
+import { eventId } from "../nostr/event-id.ts";
 import { conversationKey } from "./nip44-conversation.ts";
 import { publicKeyHex, signNostrEvent, verifyNostrSignature } from "./nostr-signing.ts";
 import { mlsExporter, type CiphersuiteImpl } from "ts-mls";
@@ -214,7 +214,7 @@ export function parseGroupEventEnvelope(event: NostrEvent): GroupEventEnvelope {
   if (typeof event.content !== "string" || !Array.isArray(event.tags)) throw new GroupEventError("GROUP_EVENT_MALFORMED", "event has no content or tags");
   let hash: string;
   try {
-    hash = getEventHash(event);
+    hash = eventId(event);
   } catch (e) {
     throw new GroupEventError("GROUP_EVENT_MALFORMED", "event cannot be serialized", {}, { cause: e });
   }
@@ -238,7 +238,7 @@ export function buildRumor(pubkey: Hex, message: InnerMessage, now: number): Rum
   const tags = message.tags ?? [];
   if (tags.some((t) => t[0] === "h")) throw new GroupEventError("RUMOR_HAS_GROUP_TAG", "inner messages must not carry an h tag (MIP-03)");
   const unsigned = { pubkey, created_at: now, kind: message.kind, tags, content: message.content };
-  return { ...unsigned, id: getEventHash(unsigned) };
+  return { ...unsigned, id: eventId(unsigned) };
 }
 
 export function encodeRumor(r: Rumor): Uint8Array {
@@ -265,7 +265,7 @@ export function parseRumor(data: Uint8Array, senderIdentity: Hex, opts: { skipAu
   if (!(r.tags as unknown[]).every((t) => Array.isArray(t) && t.every((x) => typeof x === "string"))) throw new GroupEventError("RUMOR_MALFORMED", "rumor tags must be arrays of strings");
   if (!/^[0-9a-f]{64}$/.test(r.pubkey)) throw new GroupEventError("RUMOR_MALFORMED", "rumor pubkey is not 64 lowercase hex");
   const rumor: Rumor = { id: r.id, pubkey: r.pubkey, created_at: r.created_at, kind: r.kind, tags: r.tags as string[][], content: r.content };
-  const computed = getEventHash(rumor);
+  const computed = eventId(rumor);
   if (computed !== rumor.id) throw new GroupEventError("RUMOR_BAD_ID", "rumor id does not match its NIP-01 hash", { claimed: rumor.id, computed });
   if (!opts.skipAuthorCheck && rumor.pubkey !== senderIdentity) {
     throw new GroupEventError("RUMOR_AUTHOR_MISMATCH", `rumor pubkey ${rumor.pubkey.slice(0, 12)}… is not the MLS sender ${senderIdentity.slice(0, 12)}…`, {

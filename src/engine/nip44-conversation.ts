@@ -20,7 +20,7 @@
 import { createECDH, getCurves, type ECDH } from "node:crypto";
 import { extract } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { getConversationKey as nobleConversationKey } from "nostr-tools/nip44";
+import { getConversationKey as nobleConversationKey, v2 as nip44v2 } from "nostr-tools/nip44";
 import { getPublicKey } from "nostr-tools/pure";
 import { HarnessError } from "../errors.ts";
 import { ecdhXonly, nativeAvailable, nativeUnavailableReason } from "../nostr/secp256k1-native.ts";
@@ -210,4 +210,29 @@ export class Nip44KeyRing {
   get size(): number {
     return this.lru.size;
   }
+}
+
+export type Nip44Base64Path = "built-in" | "generic-fallback";
+
+/**
+ * Which base64 nostr-tools' NIP-44 payloads go through in this realm: the Uint8Array built-ins
+ * (native, or the Buffer-backed ones src/platform/install-base64.ts adds before @scure/base loads) or
+ * @scure/base's generic radix fallback (about ten times slower on large payloads). Probed by counting
+ * calls to `toBase64` around one NIP-44 encryption.
+ */
+export function nip44Base64Path(): Nip44Base64Path {
+  const proto = Uint8Array.prototype as unknown as { toBase64?: (this: Uint8Array, ...a: unknown[]) => string };
+  const original = proto.toBase64;
+  if (typeof original !== "function") return "generic-fallback";
+  let calls = 0;
+  proto.toBase64 = function (this: Uint8Array, ...a: unknown[]) {
+    calls++;
+    return original.apply(this, a);
+  };
+  try {
+    nip44v2.encrypt("probe", new Uint8Array(32).fill(1), new Uint8Array(32));
+  } finally {
+    proto.toBase64 = original;
+  }
+  return calls > 0 ? "built-in" : "generic-fallback";
 }

@@ -20,7 +20,8 @@
  */
 import { schnorr } from "@noble/curves/secp256k1.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
-import { getEventHash, getPublicKey } from "nostr-tools/pure";
+import { getPublicKey } from "nostr-tools/pure";
+import { eventId } from "../nostr/event-id.ts";
 import { isValidSecretKey } from "./nip44-conversation.ts";
 import { nativeAvailable, nativeUnavailableReason, signSchnorr, verifySchnorr, xonlyPublicKey } from "../nostr/secp256k1-native.ts";
 
@@ -64,7 +65,7 @@ const HEX128 = /^[0-9a-f]{128}$/;
 function jsSign(template: UnsignedTemplate, secretKey: Uint8Array, aux: Uint8Array | undefined): SignedNostrEvent {
   const pubkey = getPublicKey(secretKey);
   const unsigned = { kind: template.kind, created_at: template.created_at, tags: template.tags, content: template.content, pubkey };
-  const id = getEventHash(unsigned);
+  const id = eventId(unsigned);
   const sig = bytesToHex(schnorr.sign(hexToBytes(id), secretKey, aux));
   return { ...unsigned, id, sig };
 }
@@ -89,7 +90,7 @@ function hexBytes(hex: string): Uint8Array {
 function nativeSign(template: UnsignedTemplate, secretKey: Uint8Array, aux: Uint8Array): SignedNostrEvent {
   const pubkey = toHex(xonlyPublicKey(secretKey));
   const unsigned = { kind: template.kind, created_at: template.created_at, tags: template.tags, content: template.content, pubkey };
-  const id = getEventHash(unsigned);
+  const id = eventId(unsigned);
   const sig = toHex(signSchnorr(hexBytes(id), secretKey, aux));
   return { ...unsigned, id, sig };
 }
@@ -106,7 +107,7 @@ function nativeSelfTest(): boolean {
   return (
     verifySchnorr(hexBytes(a.id), hexBytes(a.pubkey), hexBytes(a.sig)) &&
     !verifySchnorr(hexBytes(a.id), hexBytes(a.pubkey), hexBytes(flipped)) &&
-    !verifySchnorr(hexBytes(getEventHash({ ...a, content: "changed" })), hexBytes(a.pubkey), hexBytes(a.sig))
+    !verifySchnorr(hexBytes(eventId({ ...a, content: "changed" })), hexBytes(a.pubkey), hexBytes(a.sig))
   );
 }
 

@@ -12,8 +12,8 @@
  * recompute the NIP-01 id themselves and hand the verifier a plain object. It knows nothing of MLS.
  */
 import { schnorr } from "@noble/curves/secp256k1.js";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { eventIdUnchecked } from "./event-id.ts";
 import { nativeAvailable, nativeUnavailableReason, verifySchnorr } from "./secp256k1-native.ts";
 
 export type SignatureVerifierName = "native-libsecp256k1" | "wasm-libsecp256k1" | "js-noble";
@@ -98,7 +98,7 @@ function wasmSignatureVerifier(nw: NostrWasm): SignatureVerifier {
 
 /** The NIP-01 id (hex) of an event's fields, computed here (not by nostr-tools). */
 export function eventIdOf(e: Omit<SignedEventFields, "id" | "sig">): string {
-  return bytesToHex(sha256(utf8ToBytes(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]))));
+  return eventIdUnchecked(e);
 }
 
 /** Checks a verifier against the JS one on a known-good and a known-bad signature. */

@@ -3,6 +3,7 @@
 import { register } from "tsx/esm/api";
 
 register();
+await import("../platform/install-base64.ts");
 const { serveEnginePeerOnStdio } = await import("./stdio-peer.ts");
 // The only option: --publish-timeout <ms> (as `marmot-harness peer` takes it).
 const at = process.argv.indexOf("--publish-timeout");

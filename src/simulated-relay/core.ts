@@ -6,7 +6,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { getEventHash, verifiedSymbol } from "nostr-tools/pure";
+import { verifiedSymbol } from "nostr-tools/pure";
+import { eventId } from "../nostr/event-id.ts";
 import { currentSignatureVerifier, loadSignatureVerifier, type SignatureVerifier } from "../nostr/verify.ts";
 import type { Clock } from "../sim/clock.ts";
 import { compileFilter, matchCompiled, validateFilter, type CompiledFilter } from "./filter.ts";
@@ -282,7 +283,7 @@ export class CoreSession {
     const nowSec = Math.floor(this.core.clock.now() / 1000);
     if (Math.abs(ev.created_at - nowSec) > 600) return no("AUTH created_at is more than 10 minutes off");
     const own: NostrEvent = { id: ev.id, pubkey: ev.pubkey, created_at: ev.created_at, kind: ev.kind, tags: ev.tags, content: ev.content, sig: ev.sig };
-    if (getEventHash(own) !== own.id) return no("event id does not match the serialized event");
+    if (eventId(own) !== own.id) return no("event id does not match the serialized event");
     if (!this.core.verifier.verify(own)) return no("signature verification failed");
     this.authed.add(own.pubkey);
     this.sink(["OK", own.id, true, ""]);
@@ -475,7 +476,7 @@ export class RelayCore {
     // A copy the relay owns (clients may mutate what they published, and an object may carry
     // nostr-tools' "already verified" mark, which must not be trusted).
     const own: NostrEvent = { id: event.id, pubkey: event.pubkey, created_at: event.created_at, kind: event.kind, tags: event.tags.map((t) => t.slice()), content: event.content, sig: event.sig };
-    if (getEventHash(own) !== own.id) return fail("invalid: event id does not match the serialized event");
+    if (eventId(own) !== own.id) return fail("invalid: event id does not match the serialized event");
     if (this.verifySignatures) {
       if (!this.signatureCache.has(own)) {
         if (!this.verifier.verify(own)) return fail("invalid: signature verification failed");

@@ -4,7 +4,7 @@
  * group data bytes and GroupContext state.
  */
 import { createHash } from "node:crypto";
-import { getEventHash } from "nostr-tools/pure";
+import { eventId } from "../../nostr/event-id.ts";
 import { decodeGroupData } from "../../engine/mip01-group-data.ts";
 import { isCanonicalMime } from "../../engine/mip04-media.ts";
 import type { CheckContext } from "./context.ts";
@@ -27,7 +27,7 @@ function checkApplication(ctx: CheckContext, o: ApplicationObservation): void {
   if (j.applies("MIP03-APP-03")) {
     let expected: string | undefined;
     try {
-      expected = shapeOk ? getEventHash(r as never) : undefined;
+      expected = shapeOk ? eventId(r as never) : undefined;
     } catch {
       expected = undefined;
     }

@@ -4,7 +4,7 @@
  */
 import type { CaptureRecord } from "../../capture.ts";
 import type { Event as NostrEvent } from "nostr-tools";
-import { createHash } from "node:crypto";
+import { eventIdUnchecked } from "../../nostr/event-id.ts";
 import type { ProtocolProfile } from "../../profile.ts";
 import type { Judgement } from "./judgement.ts";
 import type { Keyring, Observation } from "./keyring.ts";
@@ -97,8 +97,7 @@ export function eventShapeProblem(e: unknown): string | undefined {
 export function idAndSignatureProblem(e: NostrEvent, verifier: SignatureVerifier | undefined): string | undefined {
   let id: string;
   try {
-    // NIP-01 serialization hashed with Node's native SHA-256 (same bytes as nostr-tools' getEventHash).
-    id = createHash("sha256").update(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]), "utf8").digest("hex");
+    id = eventIdUnchecked(e);
   } catch {
     return "cannot be serialized for its NIP-01 id";
   }

@@ -1,0 +1,82 @@
+/**
+ * The engine's synchronous SHA-256 / HKDF / Ed25519 (src/engine/sync-primitives.ts) against ts-mls's
+ * default ciphersuite 0x0001: byte-equal digests, MACs, HKDF outputs, MLS exporter keys and
+ * KeyPackageRefs, and the same verification verdicts.
+ */
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { makeKeyPackageRef, mlsExporter } from "ts-mls";
+import { getMarmotCiphersuite, generateMarmotKeyPackage } from "../../src/engine/identity.ts";
+import { syncHkdfSha256, syncSha256, verifyEd25519, withSyncHashAndKdf } from "../../src/engine/sync-primitives.ts";
+
+const bytes = (max: number) => fc.uint8Array({ maxLength: max });
+
+describe("sync primitives are byte-equal to ts-mls's default ciphersuite", () => {
+  it("SHA-256, HMAC, verifyMac", async () => {
+    const cs = await getMarmotCiphersuite();
+    await fc.assert(
+      // WebCrypto refuses zero-length HMAC keys, so the comparison starts at one byte.
+      fc.asyncProperty(bytes(300), fc.uint8Array({ minLength: 1, maxLength: 80 }), async (data, key) => {
+        expect(await syncSha256.digest(data)).toEqual(await cs.hash.digest(data));
+        const mac = await cs.hash.mac(key, data);
+        expect(await syncSha256.mac(key, data)).toEqual(mac);
+        expect(await syncSha256.verifyMac(key, mac, data)).toBe(true);
+        const bad = mac.slice();
+        bad[0]! ^= 1;
+        expect(await syncSha256.verifyMac(key, bad, data)).toBe(false);
+        expect(await syncSha256.verifyMac(key, mac.subarray(0, 31), data)).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("HKDF extract (salts of the hash length, as MLS uses) and expand", async () => {
+    const cs = await getMarmotCiphersuite();
+    expect(syncHkdfSha256.size).toBe(cs.kdf.size);
+    await fc.assert(
+      // @hpke/core (the default KDF) takes only salts of the hash length; MLS extracts always use one.
+      fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), bytes(64), bytes(100), fc.integer({ min: 1, max: 255 }), async (salt, ikm, info, len) => {
+        const prk = await cs.kdf.extract(salt, ikm);
+        expect(await syncHkdfSha256.extract(salt, ikm)).toEqual(prk);
+        expect(await syncHkdfSha256.expand(prk, info, len)).toEqual(await cs.kdf.expand(prk, info, len));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("MLS exporter keys and KeyPackageRefs", async () => {
+    const cs = await getMarmotCiphersuite();
+    const sync = withSyncHashAndKdf(cs);
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom("marmot", "nostr"), bytes(40), async (secret, label, context) => {
+        expect(await mlsExporter(secret, label, context, 32, sync)).toEqual(await mlsExporter(secret, label, context, 32, cs));
+      }),
+      { numRuns: 50 },
+    );
+    const { publicPackage } = await generateMarmotKeyPackage({ pubkey: "ab".repeat(32), now: 1_700_000_000 });
+    expect(await makeKeyPackageRef(publicPackage, syncSha256)).toEqual(await makeKeyPackageRef(publicPackage, cs.hash));
+  });
+
+  it("Ed25519 verification agrees with ts-mls's verifier, and refuses what it refuses", async () => {
+    const cs = await getMarmotCiphersuite();
+    for (let i = 0; i < 10; i++) {
+      const { signKey, publicKey } = await cs.signature.keygen();
+      const msg = crypto.getRandomValues(new Uint8Array(10 + i * 37));
+      const sig = await cs.signature.sign(signKey, msg);
+      expect(verifyEd25519(publicKey, msg, sig)).toBe(true);
+      expect(await cs.signature.verify(publicKey, msg, sig)).toBe(true);
+      const otherMsg = msg.slice();
+      otherMsg[0]! ^= 0x80;
+      expect(verifyEd25519(publicKey, otherMsg, sig)).toBe(false);
+      const otherSig = sig.slice();
+      otherSig[5]! ^= 1;
+      expect(verifyEd25519(publicKey, msg, otherSig)).toBe(false);
+      const other = await cs.signature.keygen();
+      expect(verifyEd25519(other.publicKey, msg, sig)).toBe(false);
+      expect(verifyEd25519(publicKey.subarray(0, 31), msg, sig)).toBe(false);
+      expect(verifyEd25519(publicKey, msg, sig.subarray(0, 63))).toBe(false);
+      // Not a point on the curve: refused, not thrown.
+      expect(verifyEd25519(new Uint8Array(32).fill(0xff), msg, sig)).toBe(false);
+    }
+  });
+});
