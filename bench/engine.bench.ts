@@ -15,6 +15,10 @@
  *            raw:    MLSMessage decoding + processMessage
  *   message  engine: sendMessage + processEvent (rumor, 445 wrap/sign/verify/decrypt, author check, persist)
  *            raw:    createApplicationMessage + encode/decode + processMessage
+ * Raw ts-mls works on the engine's own trees: every raw task starts from a copy of the engine's
+ * current ts-mls state (mlsStateCopy, taken outside the timed body), so that both sides commit, join
+ * and process on the same ratchet tree (separate raw groups drift: blanks left by removals change the
+ * number of HPKE encryptions per commit).
  * At N >= 140 an inline ratchet tree no longer fits a NIP-44 Welcome; both sides then use a Welcome
  * without the tree and hand the tree over directly (engine: experimental outOfBandRatchetTree).
  * Every task runs in several rounds of a few iterations, engine and raw alternating first, and the
@@ -38,7 +42,6 @@ import { Bench } from "tinybench";
 import {
   createApplicationMessage,
   createCommit,
-  createGroup,
   decode,
   defaultKeyPackageEqualityConfig,
   defaultKeyRetentionConfig,
@@ -57,11 +60,10 @@ import {
   type MlsWelcomeMessage,
   type PrivateKeyPackage,
 } from "ts-mls";
-import { createEngine } from "../src/engine/engine.ts";
+import { createEngine, mlsStateCopy } from "../src/engine/engine.ts";
 import { nostrSigningBackend, signNostrEvent, verifyNostrSignature } from "../src/engine/nostr-signing.ts";
 import type { NostrEvent } from "../src/engine/api.ts";
 import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../src/engine/identity.ts";
-import { makeGroupDataExtension, makeRequiredCapabilities } from "../src/engine/mip01-group-data.ts";
 
 type Eng = Awaited<ReturnType<typeof createEngine>>;
 
@@ -157,7 +159,8 @@ async function benchSize(n: number): Promise<Row[]> {
     cipherSuite: cs,
     authService: marmotAuthService,
     clientConfig: {
-      keyRetentionConfig: defaultKeyRetentionConfig,
+      // as the engine configures ts-mls (5 past epochs retained)
+      keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: 5 },
       lifetimeConfig: defaultLifetimeConfig,
       keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
       paddingConfig: defaultPaddingConfig,
@@ -196,63 +199,13 @@ async function benchSize(n: number): Promise<Row[]> {
     if (o[0]?.kind !== "commit") throw new Error(`B out of sync: ${o[0]?.kind}`);
   };
 
-  // ---------------- raw group of n
-  const rawA0 = await rawKp(1_000_000 + n);
-  const groupData = {
-    version: 2,
-    nostrGroupId: new Uint8Array(32).fill(7),
-    name: "bench",
-    description: "",
-    adminPubkeys: [Buffer.from(rawA0.pub.leafNode.credential.credentialType === 1 ? (rawA0.pub.leafNode.credential as { identity: Uint8Array }).identity : new Uint8Array(32)).toString("hex")],
-    relays: RELAYS,
-    imageHash: null,
-    imageKey: null,
-    imageNonce: null,
-    imageUploadKey: null,
-    disappearingMessageSecs: null,
-  };
-  let rawA: ClientState = await createGroup({
-    context: ctx,
-    groupId: new Uint8Array(32).fill(n),
-    keyPackage: rawA0.pub,
-    privateKeyPackage: rawA0.priv,
-    extensions: [makeRequiredCapabilities({ profile: "R1" }), makeGroupDataExtension(groupData)],
-  });
-  const rawBm = await rawKp(2_000_000 + n);
-  const fill: RawMember[] = [rawBm];
-  for (let i = 0; i < n - 2; i++) fill.push(await rawKp(3_000_000 + n * 1000 + i));
-  const rc0 = await createCommit({
-    context: ctx,
-    state: rawA,
-    extraProposals: fill.map((m) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage: m.pub } })),
-    ratchetTreeExtension: !oob,
-  });
-  rawA = rc0.newState;
-  let rawB: ClientState = await joinGroup({
-    context: ctx,
-    welcome: rc0.welcome!.welcome,
-    keyPackage: rawBm.pub,
-    privateKeys: rawBm.priv,
-    ...(oob ? { ratchetTree: rawA.ratchetTree } : {}),
-  });
-  const rawProcess = async (bytes: Uint8Array) => {
-    const m = decode(mlsMessageDecoder, bytes) as MlsFramedMessage;
-    const r = await processMessage({ context: ctx, state: rawB, message: m });
-    rawB = r.newState;
-    return r;
-  };
-  const leafOf = (state: ClientState, pub: KeyPackage): number => {
-    for (let i = 0; i < state.ratchetTree.length; i += 2) {
-      const node = state.ratchetTree[i];
-      if (node && node.nodeType === 1 && Buffer.from(node.leaf.signaturePublicKey).equals(Buffer.from(pub.leafNode.signaturePublicKey))) return i / 2;
-    }
-    throw new Error("leaf not found");
-  };
-  const rawRemove = async (pub: KeyPackage) => {
-    const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.remove, remove: { removed: leafOf(rawA, pub) } }] });
-    rawA = r.newState;
-    await rawProcess(encode(mlsMessageEncoder, r.commit));
-  };
+  // ---------------- raw ts-mls on the engine's own trees
+  // Every raw task starts from an independent copy of the engine's current ts-mls state (A's, or B's
+  // for processing), taken outside the timed body: both sides do their MLS work on the same ratchet
+  // tree. (Separate raw groups drift apart from the engine's: blanks left by removals change the
+  // resolution sizes and so the number of HPKE encryptions per commit, by up to 2x at 50 members.)
+  const stateA = (): ClientState => mlsStateCopy(A, gid);
+  const stateB = (): ClientState => mlsStateCopy(B, gid);
   let rawSeq = 0;
 
   // Tasks are registered once and run in several rounds; each round runs every task a few
@@ -288,23 +241,18 @@ async function benchSize(n: number): Promise<Row[]> {
     },
   );
   let rawAdd: RawMember | undefined;
-  let rawAddCommit: MlsFramedMessage | undefined;
+  let rawAddState: ClientState | undefined;
   add(
     "raw add",
     async () => {
-      const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawAdd!.pub } }], ratchetTreeExtension: !oob });
+      const r = await createCommit({ context: ctx, state: rawAddState!, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawAdd!.pub } }], ratchetTreeExtension: !oob });
       encode(mlsMessageEncoder, r.commit);
       encode(mlsMessageEncoder, r.welcome!);
-      rawA = r.newState;
-      rawAddCommit = r.commit;
     },
     {
       beforeEach: async () => {
         rawAdd = await rawKp(4_000_000 + rawSeq++);
-      },
-      afterEach: async () => {
-        await rawProcess(encode(mlsMessageEncoder, rawAddCommit!));
-        await rawRemove(rawAdd!.pub);
+        rawAddState = stateA();
       },
     },
   );
@@ -337,45 +285,42 @@ async function benchSize(n: number): Promise<Row[]> {
       },
     },
   );
+  // A Welcome for a raw joiner, made from A's current tree (what the engine joiner gets).
+  const rawWelcome = async (joiner: RawMember): Promise<{ bytes: Uint8Array; tree: ClientState["ratchetTree"] }> => {
+    const r = await createCommit({ context: ctx, state: stateA(), extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: joiner.pub } }], ratchetTreeExtension: !oob });
+    return { bytes: encode(mlsMessageEncoder, r.welcome!), tree: r.newState.ratchetTree };
+  };
   let rawJoiner: RawMember | undefined;
-  let rawWelcomeBytes: Uint8Array | undefined;
+  let rawJoinWelcome: { bytes: Uint8Array; tree: ClientState["ratchetTree"] } | undefined;
   add(
     "raw join",
     async () => {
-      const w = decode(mlsMessageDecoder, rawWelcomeBytes!) as MlsWelcomeMessage;
-      await joinGroup({ context: ctx, welcome: w.welcome, keyPackage: rawJoiner!.pub, privateKeys: rawJoiner!.priv, ...(oob ? { ratchetTree: rawA.ratchetTree } : {}) });
+      const w = decode(mlsMessageDecoder, rawJoinWelcome!.bytes) as MlsWelcomeMessage;
+      await joinGroup({ context: ctx, welcome: w.welcome, keyPackage: rawJoiner!.pub, privateKeys: rawJoiner!.priv, ...(oob ? { ratchetTree: rawJoinWelcome!.tree } : {}) });
     },
     {
       beforeEach: async () => {
         rawJoiner = await rawKp(5_000_000 + rawSeq++);
-        const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawJoiner.pub } }], ratchetTreeExtension: !oob });
-        rawA = r.newState;
-        rawWelcomeBytes = encode(mlsMessageEncoder, r.welcome!);
-        await rawProcess(encode(mlsMessageEncoder, r.commit));
+        rawJoinWelcome = await rawWelcome(rawJoiner);
       },
-      afterEach: async () => rawRemove(rawJoiner!.pub),
     },
   );
 
   let rawJoinerKp: RawMember | undefined;
-  let rawWelcomeBytesKp: Uint8Array | undefined;
+  let rawJoinWelcomeKp: { bytes: Uint8Array; tree: ClientState["ratchetTree"] } | undefined;
   add(
     "raw join+kp",
     async () => {
-      const w = decode(mlsMessageDecoder, rawWelcomeBytesKp!) as MlsWelcomeMessage;
-      await joinGroup({ context: ctx, welcome: w.welcome, keyPackage: rawJoinerKp!.pub, privateKeys: rawJoinerKp!.priv, ...(oob ? { ratchetTree: rawA.ratchetTree } : {}) });
+      const w = decode(mlsMessageDecoder, rawJoinWelcomeKp!.bytes) as MlsWelcomeMessage;
+      await joinGroup({ context: ctx, welcome: w.welcome, keyPackage: rawJoinerKp!.pub, privateKeys: rawJoinerKp!.priv, ...(oob ? { ratchetTree: rawJoinWelcomeKp!.tree } : {}) });
       // the rotation's MLS work: one new KeyPackage (the same generator the engine uses, CSPRNG keys)
       await generateMarmotKeyPackage({ pubkey: rawPubkey(5_500_000 + rawSeq), now: clock });
     },
     {
       beforeEach: async () => {
         rawJoinerKp = await rawKp(6_000_000 + rawSeq++);
-        const r = await createCommit({ context: ctx, state: rawA, extraProposals: [{ proposalType: defaultProposalTypes.add, add: { keyPackage: rawJoinerKp.pub } }], ratchetTreeExtension: !oob });
-        rawA = r.newState;
-        rawWelcomeBytesKp = encode(mlsMessageEncoder, r.welcome!);
-        await rawProcess(encode(mlsMessageEncoder, r.commit));
+        rawJoinWelcomeKp = await rawWelcome(rawJoinerKp);
       },
-      afterEach: async () => rawRemove(rawJoinerKp!.pub),
     },
   );
 
@@ -396,16 +341,19 @@ async function benchSize(n: number): Promise<Row[]> {
     },
   );
   let rawCommitBytes: Uint8Array | undefined;
+  let rawReceiver: ClientState | undefined;
   add(
     "raw commit",
     async () => {
-      await rawProcess(rawCommitBytes!);
+      const m = decode(mlsMessageDecoder, rawCommitBytes!) as MlsFramedMessage;
+      await processMessage({ context: ctx, state: rawReceiver!, message: m });
     },
     {
       beforeEach: async () => {
-        const r = await createCommit({ context: ctx, state: rawA, extraProposals: [] });
-        rawA = r.newState;
+        // A's self-update on A's tree, processed on a copy of B's state (what the engine commit task does).
+        const r = await createCommit({ context: ctx, state: stateA(), extraProposals: [] });
         rawCommitBytes = encode(mlsMessageEncoder, r.commit);
+        rawReceiver = stateB();
       },
     },
   );
@@ -416,13 +364,33 @@ async function benchSize(n: number): Promise<Row[]> {
     const o = await B.processEvent(ev, clock);
     if (o[0]?.kind !== "application") throw new Error("message not read");
   });
-  add("raw message", async () => {
-    const rumor = JSON.stringify({ id: "0".repeat(64), pubkey: "1".repeat(64), created_at: clock, kind: 9, tags: [], content: "benchmark message of ordinary length" });
-    const r = await createApplicationMessage({ context: ctx, state: rawA, message: new TextEncoder().encode(rumor) });
-    rawA = r.newState;
-    const res = await rawProcess(encode(mlsMessageEncoder, r.message));
-    if (res.kind !== "applicationMessage") throw new Error("raw message not read");
-  });
+  let rawSender: ClientState | undefined;
+  let rawReader: ClientState | undefined;
+  let rawMessageEpoch: bigint | undefined;
+  add(
+    "raw message",
+    async () => {
+      const rumor = JSON.stringify({ id: "0".repeat(64), pubkey: "1".repeat(64), created_at: clock, kind: 9, tags: [], content: "benchmark message of ordinary length" });
+      const r = await createApplicationMessage({ context: ctx, state: rawSender!, message: new TextEncoder().encode(rumor) });
+      rawSender = r.newState;
+      const m = decode(mlsMessageDecoder, encode(mlsMessageEncoder, r.message)) as MlsFramedMessage;
+      const res = await processMessage({ context: ctx, state: rawReader!, message: m });
+      rawReader = res.newState;
+      if (res.kind !== "applicationMessage") throw new Error("raw message not read");
+    },
+    {
+      beforeEach: async () => {
+        // Copied once per epoch and then advanced like the engine's own (the first message of an epoch
+        // derives the sender's tree secrets on both sides; the next ones reuse them).
+        const epoch = A.group(gid)!.epoch;
+        if (rawMessageEpoch !== epoch) {
+          rawSender = stateA();
+          rawReader = stateB();
+          rawMessageEpoch = epoch;
+        }
+      },
+    },
+  );
 
   const roundMeans = new Map<string, number[]>();
   const cpuRoundMeans = new Map<string, number[]>();

@@ -114,7 +114,7 @@ import {
   tryDecryptContentR1,
 } from "./mip03-group-events.ts";
 import { Nip44KeyRing } from "./nip44-conversation.ts";
-import { SeenEvents } from "./seen-events.ts";
+import { RecentSet, SeenEvents } from "./seen-events.ts";
 import { MemoryStorage } from "./storage-memory.ts";
 import type { EngineStorage } from "./storage.ts";
 import { tsMlsInternals } from "./tsmls-internal.ts";
@@ -127,6 +127,10 @@ const CONFORMANCE_DOMAIN = utf8.encode("marmot-convergence-conformance-v1");
 const MAX_HELD = 1000;
 /** Cap on remembered event ids and content hashes for dedup (persisted, oldest dropped first). */
 const MAX_SEEN = 100_000;
+/** How many recent 445 signing keys are remembered to refuse a repeat (a broken or replayed RNG). */
+const MAX_USED_EPHEMERAL = 65_536;
+/** How many lost pending commits confirmCommit can still explain (COMMIT_SUPERSEDED). */
+const MAX_SUPERSEDED_NOTES = 1024;
 
 const DEFAULT_QUIRKS: EngineQuirks = {
   skipInnerAuthorCheck: false,
@@ -344,7 +348,10 @@ class Engine implements MarmotEngine {
   private readonly pending = new Map<string, PendingRec>();
   /** Processed event ids and content hashes, persisted (bounded) so that dedup survives a restart. */
   private readonly seen: SeenEvents;
-  private readonly usedEphemeral = new Set<Hex>();
+  /** Hashes of the 445 signing keys drawn lately (the last MAX_USED_EPHEMERAL), to refuse a repeat. */
+  private readonly usedEphemeral = new RecentSet<Hex>(MAX_USED_EPHEMERAL);
+  /** Pending commits dropped because another commit won their epoch: why, for confirmCommit's error. */
+  private readonly superseded = new Map<string, { groupId: Hex; epoch: string; winner?: string; rolledBack: boolean }>();
   private readonly oobTrees = new Map<Hex, Uint8Array>();
   private heldWelcomes: NostrEvent[] = [];
   private pendingCounter = 0;
@@ -502,9 +509,16 @@ class Engine implements MarmotEngine {
     await this.storage.put(`pending/${p.id}`, utf8.encode(JSON.stringify(rec)));
   }
 
-  private async dropPending(id: string): Promise<void> {
+  private async dropPending(id: string, supersededBy?: { winner?: string; rolledBack: boolean }): Promise<void> {
+    const p = this.pending.get(id);
     this.pending.delete(id);
     await this.storage.delete(`pending/${id}`);
+    if (p && supersededBy) {
+      const note: { groupId: Hex; epoch: string; winner?: string; rolledBack: boolean } = { groupId: p.groupId, epoch: p.fromEpoch.toString(), rolledBack: supersededBy.rolledBack };
+      if (supersededBy.winner !== undefined) note.winner = supersededBy.winner;
+      this.superseded.set(id, note);
+      if (this.superseded.size > MAX_SUPERSEDED_NOTES) this.superseded.delete(this.superseded.keys().next().value as string);
+    }
   }
 
   private async persistKeyPackage(kp: StoredKeyPackage): Promise<void> {
@@ -867,7 +881,8 @@ class Engine implements MarmotEngine {
       const members = new Set(leaves(rec.state.ratchetTree).map((l) => l.identity));
       const invitees: { event: NostrEvent; pubkey: Hex; keyPackage: KeyPackage }[] = [];
       for (const ev of keyPackageEvents) {
-        const parsed = await parseKeyPackageEvent(ev, { profile: this.profile, now });
+        // The KeyPackage signature is verified once, by ts-mls's createCommit below.
+        const parsed = await parseKeyPackageEvent(ev, { profile: this.profile, now, signatureVerifiedByMls: true });
         const pk = ev.pubkey;
         if (members.has(pk)) throw new EngineError("INVITEE_ALREADY_MEMBER", `${pk.slice(0, 12)}… is already a member`, { pubkey: pk });
         if (invitees.some((i) => i.pubkey === pk)) throw new EngineError("INVITEE_DUPLICATE", `two KeyPackages for ${pk.slice(0, 12)}… in one invite`, { pubkey: pk });
@@ -883,14 +898,22 @@ class Engine implements MarmotEngine {
         invitees.push({ event: ev, pubkey: pk, keyPackage: parsed.keyPackage });
       }
       const extraProposals: Proposal[] = invitees.map((i) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage: i.keyPackage } }));
-      const result = await withMlsClock(now, () =>
-        createCommit({
-          context: this.ctx,
-          state: this.stateWithProposals(rec.state, () => false),
-          extraProposals,
-          ratchetTreeExtension: !this.oob,
-        }),
-      );
+      let result: CreateCommitResult;
+      try {
+        result = await withMlsClock(now, () =>
+          createCommit({
+            context: this.ctx,
+            state: this.stateWithProposals(rec.state, () => false),
+            extraProposals,
+            ratchetTreeExtension: !this.oob,
+          }),
+        );
+      } catch (e) {
+        // ts-mls refused a KeyPackage (e.g. its signature): the full MIP-00 validation names which one
+        // with its typed KP_* error; anything else is passed on.
+        for (const inv of invitees) await parseKeyPackageEvent(inv.event, { profile: this.profile, now });
+        throw e;
+      }
       if (!result.welcome) throw new EngineError("INTERNAL_ERROR", "Add commit produced no Welcome");
       let oobTree: Uint8Array | undefined;
       const tags: { treeHash?: Hex } = {};
@@ -1018,7 +1041,14 @@ class Engine implements MarmotEngine {
   confirmCommit(pendingId: string): Promise<CommitConfirmation> {
     return this.serial(async () => {
       const p = this.pending.get(pendingId);
-      if (!p) throw new EngineError("COMMIT_UNKNOWN", `no pending commit ${pendingId}`);
+      if (!p) {
+        const lost = this.superseded.get(pendingId);
+        if (lost) {
+          const how = lost.rolledBack ? "it was built on a branch that was rolled back" : `another commit for epoch ${lost.epoch} was applied first`;
+          throw new EngineError("COMMIT_SUPERSEDED", `pending commit ${pendingId} lost its race: ${how}${lost.winner ? ` (winner ${lost.winner.slice(0, 12)}…)` : ""}`, { ...lost, pendingId });
+        }
+        throw new EngineError("COMMIT_UNKNOWN", `no pending commit ${pendingId} (never made, already confirmed or abandoned, or made before a restart and since superseded)`);
+      }
       await this.dropPending(pendingId);
       const rec = this.activeGroup(p.groupId);
       if (rec.state.groupContext.epoch !== p.fromEpoch) {
@@ -1032,7 +1062,7 @@ class Engine implements MarmotEngine {
         conf.outOfBandTrees = Object.fromEntries(p.welcomes.map((w) => [w.recipient, p.oobTree as Uint8Array]));
       }
       // Other pending commits for the same epoch can no longer be applied.
-      for (const [id, o] of this.pending) if (o.groupId === p.groupId && o.fromEpoch === p.fromEpoch) await this.dropPending(id);
+      for (const [id, o] of this.pending) if (o.groupId === p.groupId && o.fromEpoch === p.fromEpoch) await this.dropPending(id, { winner: p.event.id, rolledBack: false });
       const outcomes = await this.retryHeld(rec, p.now);
       if (outcomes.length > 0) conf.outcomes = outcomes;
       if (p.pathFollowUp && rec.active) {
@@ -1364,7 +1394,11 @@ class Engine implements MarmotEngine {
     await this.advance(rec, base, next, { eventId: event.id, createdAt: event.created_at });
     // Our unconfirmed commits for this epoch lost; after a rollback, every unconfirmed commit of ours
     // was built on the discarded branch.
-    for (const [id, p] of this.pending) if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) await this.dropPending(id);
+    for (const [id, p] of this.pending) {
+      if (p.groupId === rec.groupId && (rollback || p.fromEpoch <= base.groupContext.epoch)) {
+        await this.dropPending(id, { winner: event.id, rolledBack: rollback && p.fromEpoch > base.groupContext.epoch });
+      }
+    }
     const outcome = this.commitOutcome(rec, base, info, event, rollback, !rec.active, groupDataChanged);
     // A leaving member whose SelfRemove was not realised by this commit proposes it again in the new
     // epoch (a proposal is only valid in its own epoch); the event is for the caller to publish.
@@ -1526,6 +1560,10 @@ class Engine implements MarmotEngine {
     return rec ? this.summary(rec) : undefined;
   }
 
+  mlsStateCopy(groupId: Hex): ClientState {
+    return decode(clientStateDecoder, encode(clientStateEncoder, withoutHistory(this.groupRec(groupId).state))) as ClientState;
+  }
+
   async inspect(groupId: Hex): Promise<GroupInspection> {
     const rec = this.groupsById.get(groupId);
     if (!rec) throw new EngineError("GROUP_UNKNOWN", `no group ${groupId.slice(0, 16)}…`);
@@ -1605,6 +1643,16 @@ function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
 }
 
 /** Creates an engine and loads any state already in `opts.storage`. */
+/**
+ * An independent copy (encoded, then decoded) of a group's current ts-mls state, past epochs left out:
+ * for harness comparisons that must run raw ts-mls on exactly the engine's tree (bench/engine.bench.ts).
+ * A copy, because ts-mls zeroes some secrets of the state it is given. Engines in this process only.
+ */
+export function mlsStateCopy(engine: MarmotEngine, groupId: Hex): ClientState {
+  if (!(engine instanceof Engine)) throw new EngineError("ENGINE_BAD_OPTION", "mlsStateCopy needs an engine created in this process by createEngine");
+  return engine.mlsStateCopy(groupId);
+}
+
 export async function createEngine(opts: EngineOptions): Promise<MarmotEngine & { provideRatchetTree(tree: Uint8Array, now: number): Promise<ProcessOutcome[]> }> {
   const cs = await getMarmotCiphersuite();
   await initNostrSigning();

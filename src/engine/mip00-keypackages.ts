@@ -303,6 +303,13 @@ export interface ParseKeyPackageOptions {
   profile?: ProtocolProfile;
   /** When given, the leaf Lifetime must contain `now` (Unix seconds). */
   now?: number;
+  /**
+   * Leave out the KeyPackage's own Ed25519 signature check (KP_BAD_KP_SIGNATURE) because the caller
+   * hands the KeyPackage straight to ts-mls, whose createCommit verifies it (RFC 9420 §12.2) and fails
+   * the commit otherwise: the engine's inviteMembers, which then re-validates fully to name the culprit.
+   * Never set it for a KeyPackage that is not given to ts-mls.
+   */
+  signatureVerifiedByMls?: boolean;
 }
 
 function checkCodePointList(tag: string[], name: string, code: string): number[] {
@@ -482,7 +489,7 @@ export async function parseKeyPackageEvent(event: NostrEvent, opts: ParseKeyPack
       });
     }
   }
-  if (!(await verifyKeyPackageSignature(keyPackage, bytes))) fail("KP_BAD_KP_SIGNATURE", "the KeyPackage signature does not verify", {});
+  if (opts.signatureVerifiedByMls !== true && !(await verifyKeyPackageSignature(keyPackage, bytes))) fail("KP_BAD_KP_SIGNATURE", "the KeyPackage signature does not verify", {});
   const ref = await computeKeyPackageRef(keyPackage);
   if (iValue !== undefined && iValue.toLowerCase() !== ref) fail("KP_REF_MISMATCH", `i ${iValue} is not the KeyPackageRef ${ref}`, { tag: ["i", iValue], ref });
 

@@ -137,3 +137,22 @@ export class SeenEvents {
 function segmentKey(seq: number): string {
   return `${PREFIX}${seq.toString().padStart(20, "0")}`;
 }
+
+/** A set that keeps only its `limit` most recently added members (insertion order; oldest dropped first). */
+export class RecentSet<T> {
+  private readonly items = new Set<T>();
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError("RecentSet limit must be a positive integer");
+  }
+  has(x: T): boolean {
+    return this.items.has(x);
+  }
+  add(x: T): void {
+    if (this.items.has(x)) return;
+    this.items.add(x);
+    if (this.items.size > this.limit) this.items.delete(this.items.values().next().value as T);
+  }
+  get size(): number {
+    return this.items.size;
+  }
+}

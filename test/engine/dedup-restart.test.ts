@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { createEngine } from "../../src/engine/engine.ts";
-import { SeenEvents } from "../../src/engine/seen-events.ts";
+import { SeenEvents, RecentSet } from "../../src/engine/seen-events.ts";
 import { FileStorage } from "../../src/engine/storage-file.ts";
 import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { createRng } from "../../src/sim/random.ts";
@@ -126,5 +126,17 @@ describe("SeenEvents (the bounded, persisted memory)", () => {
     await storage.put("seen/00000000000000000001", new Uint8Array(33).fill(7));
     await expect(new SeenEvents(storage).load()).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
     expect(() => new SeenEvents(storage, { segmentSize: 10, maxEntries: 5 })).toThrow(expect.objectContaining({ code: "ENGINE_BAD_OPTION" }));
+  });
+});
+
+describe("RecentSet (the engine's memory of recent 445 signing keys)", () => {
+  it("keeps exactly the last `limit` members, oldest dropped first, and refuses a bad limit", () => {
+    const s = new RecentSet<number>(3);
+    for (const x of [1, 2, 3, 2, 4]) s.add(x);
+    expect([1, 2, 3, 4].map((x) => s.has(x))).toEqual([false, true, true, true]);
+    expect(s.size).toBe(3);
+    s.add(5);
+    expect(s.has(2)).toBe(false);
+    expect(() => new RecentSet(0)).toThrow(RangeError);
   });
 });

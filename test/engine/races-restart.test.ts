@@ -35,7 +35,7 @@ describe("competing commits for one epoch", () => {
     const [b] = await deliver([bob], [pa.event], T0 + 12);
     expect(b![0]).toMatchObject({ kind: "commit", committer: alice.pubkey, rolledBack: true });
     // it was built on the discarded branch and can no longer be confirmed
-    await expect(bob.confirmCommit(stale.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
+    await expect(bob.confirmCommit(stale.id)).rejects.toMatchObject({ code: "COMMIT_SUPERSEDED", details: { rolledBack: true, winner: pa.event.id, epoch: "2" } });
     // alice ignores bob's
     const [a] = await deliver([alice], [pb.event], T0 + 12);
     expect(a![0]).toMatchObject({ kind: "ignored" });
@@ -58,7 +58,7 @@ describe("competing commits for one epoch", () => {
     // the loser learns of the winner before its relay OK
     const [lo] = await deliver([loser], [pw.event], T0 + 11);
     expect(lo![0]).toMatchObject({ kind: "commit", rolledBack: false });
-    await expect(loser.confirmCommit(pl.id)).rejects.toMatchObject({ code: "COMMIT_UNKNOWN" });
+    await expect(loser.confirmCommit(pl.id)).rejects.toMatchObject({ code: "COMMIT_SUPERSEDED", details: { rolledBack: false, winner: pw.event.id, epoch: "1" } });
     // the winner sees the loser's commit while its own is pending: held, then ignored after confirm
     const [wo] = await deliver([winner], [pl.event], T0 + 11);
     expect(kinds(wo!)).toEqual(["deferred"]);

@@ -23,7 +23,7 @@ import {
 import type { MarmotGroupData, NostrEvent, Rumor } from "../../src/engine/api.ts";
 import { createEngine } from "../../src/engine/engine.ts";
 import { generateMarmotKeyPackage, getMarmotCiphersuite, marmotAuthService } from "../../src/engine/identity.ts";
-import { parseKeyPackageEvent } from "../../src/engine/mip00-keypackages.ts";
+import { computeKeyPackageRef, decodeKeyPackageContent, parseKeyPackageEvent } from "../../src/engine/mip00-keypackages.ts";
 import { encodeGroupData, makeGroupDataExtension, makeRequiredCapabilities } from "../../src/engine/mip01-group-data.ts";
 import { buildWelcomeRumor, OOB_TREE_TAG, sealRumor, unwrapWelcome, wrapSeal } from "../../src/engine/mip02-welcome.ts";
 import { buildGroupEvent } from "../../src/engine/mip03-group-events.ts";
@@ -295,6 +295,28 @@ describe("caller mistakes and refused actions", () => {
       async () => {
         const c = await makeEngine("vr-call-c");
         return alice.inviteMembers(groupId, [await c.createKeyPackage({ relays: RELAYS, now: T0 }), await c.createKeyPackage({ relays: RELAYS, now: T0 })], T0 + 5);
+      },
+    ],
+    [
+      // The invite path leaves the KeyPackage signature to ts-mls's createCommit; its refusal is still
+      // reported as the MIP-00 error, and the group is unchanged (the next test's calls still work).
+      "a KeyPackage whose own signature is broken (i tag and event signature valid)",
+      "KP_BAD_KP_SIGNATURE",
+      async () => {
+        const d = await makeEngine("vr-call-badsig");
+        const ev = await d.createKeyPackage({ relays: RELAYS, now: T0 });
+        const kp = decodeKeyPackageContent(ev.content, "base64");
+        const bytes = kp.bytes.slice();
+        bytes[bytes.length - 1]! ^= 0x01; // last byte of the KeyPackage's Ed25519 signature
+        const tampered = decodeKeyPackageContent(Buffer.from(bytes).toString("base64"), "base64").keyPackage;
+        const ref = await computeKeyPackageRef(tampered);
+        const tags = ev.tags.map((t) => (t[0] === "i" ? ["i", ref] : t));
+        const forged = finalizeEvent({ kind: ev.kind, created_at: ev.created_at, tags, content: Buffer.from(bytes).toString("base64") }, secretFor("vr-call-badsig"));
+        expect((await parseKeyPackageEvent(forged, { now: T0, signatureVerifiedByMls: true })).ref).toBe(ref); // nothing else wrong with it
+        const before = alice.group(groupId)!.epoch;
+        const out = await alice.inviteMembers(groupId, [forged], T0 + 5).catch((e: unknown) => e);
+        expect(alice.group(groupId)!.epoch).toBe(before);
+        throw out;
       },
     ],
     ["a removal without members", "REMOVE_EMPTY", () => alice.removeMembers(groupId, [], T0 + 5)],
