@@ -22,7 +22,8 @@ export type HostRequest =
   | { id: number; op: "call"; agent: string; method: string; args: unknown[]; pubkeyOverride?: string }
   | { id: number; op: "inspect"; agent: string; groupId: string }
   | { id: number; op: "exporter"; agent: string; groupId: string; label: string; context: Uint8Array; length: number }
-  | { id: number; op: "crash"; agent: string };
+  | { id: number; op: "crash"; agent: string }
+  | { id: number; op: "hang"; agent: string };
 
 export interface RemoteError {
   name: string;

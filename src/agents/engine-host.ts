@@ -100,6 +100,11 @@ async function handle(req: HostRequest): Promise<HostReply> {
     // test hook: end this worker abruptly, as an out-of-memory or a native fault would
     process.exit(70);
   }
+  if (req.op === "hang") {
+    // test hook: never answer again, as an engine stuck in a loop would (only terminate() ends it)
+    const spin = new Int32Array(1);
+    for (;;) spin[0]!++;
+  }
   const h = hosted.get(req.agent);
   const engine = h?.engine;
   if (!engine) return { id: req.id, ok: false, error: { name: "Error", code: "ENGINE_NOT_HOSTED", message: `no engine for agent ${req.agent} in this worker` }, groups: [], ms: 0 };

@@ -14,7 +14,9 @@
  *
  * A worker that dies (uncaught error, out of memory, exit) fails every waiting call with an
  * `EngineWorkerError` (code ENGINE_WORKER_CRASHED) naming the agent, and the pool keeps the first
- * such failure for the runner, which ends the run with it.
+ * such failure for the runner, which ends the run with it. A worker that hangs (calls waiting and no
+ * reply for `hangTimeoutMs`, default 120 s: no engine call takes more than a few seconds, even at 150
+ * members on a loaded machine) is terminated and reported the same way with code ENGINE_WORKER_HUNG.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -79,6 +81,17 @@ interface Slot {
   pending: Map<number, PendingCall>;
   agents: string[];
   dead: EngineWorkerError | undefined;
+  /** When this worker last replied, or was handed work while idle (performance.now()). */
+  lastSign: number;
+  watchdog: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** Default time a worker may leave calls unanswered before it is declared hung. */
+export const DEFAULT_WORKER_HANG_MS = 120_000;
+
+export interface EngineWorkerPoolOptions {
+  /** A worker with calls waiting and no reply for this long is terminated (ENGINE_WORKER_HUNG). */
+  hangTimeoutMs?: number;
 }
 
 /** Engines that report the worker-side compute time of a processEvent call (metrics only). */
@@ -100,12 +113,14 @@ export class EngineWorkerPool {
   /** The first worker failure, for the runner to end the run with. */
   failure: EngineWorkerError | undefined;
 
-  private constructor() {}
+  private constructor(private readonly hangTimeoutMs: number) {}
 
   /** Start `n` workers and wait until each has loaded the engine host. */
-  static async start(n: number): Promise<EngineWorkerPool> {
+  static async start(n: number, opts: EngineWorkerPoolOptions = {}): Promise<EngineWorkerPool> {
     if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw new EngineWorkerError("BAD_WORKER_COUNT", `a worker pool needs 1 to ${MAX_WORKERS} workers, got ${n}`, { n });
-    const pool = new EngineWorkerPool();
+    const hang = opts.hangTimeoutMs ?? DEFAULT_WORKER_HANG_MS;
+    if (!Number.isInteger(hang) || hang < 1) throw new EngineWorkerError("BAD_WORKER_HANG_TIMEOUT", `hangTimeoutMs must be a positive integer (ms), got ${String(hang)}`, { hangTimeoutMs: hang });
+    const pool = new EngineWorkerPool(hang);
     try {
       await Promise.all(Array.from({ length: n }, (_, i) => pool.startSlot(i)));
     } catch (e) {
@@ -121,7 +136,7 @@ export class EngineWorkerPool {
 
   private startSlot(index: number): Promise<void> {
     const worker = new Worker(new URL("./engine-host-boot.mjs", import.meta.url), { execArgv: [], stdout: false, stderr: false });
-    const slot: Slot = { index, worker, pending: new Map(), agents: [], dead: undefined };
+    const slot: Slot = { index, worker, pending: new Map(), agents: [], dead: undefined, lastSign: performance.now(), watchdog: undefined };
     this.slots.push(slot);
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -131,6 +146,7 @@ export class EngineWorkerPool {
           resolve();
           return;
         }
+        slot.lastSign = performance.now();
         const call = slot.pending.get(msg.id);
         if (!call) return;
         slot.pending.delete(msg.id);
@@ -147,14 +163,32 @@ export class EngineWorkerPool {
     });
   }
 
-  private kill(slot: Slot, reason: string): void {
+  /** Arms the slot's hang watchdog while it has calls waiting. */
+  private watch(slot: Slot): void {
+    if (slot.watchdog || slot.dead || this.closing) return;
+    const wait = Math.max(1, slot.lastSign + this.hangTimeoutMs - performance.now());
+    slot.watchdog = setTimeout(() => {
+      slot.watchdog = undefined;
+      if (slot.dead || this.closing || slot.pending.size === 0) return;
+      const silent = performance.now() - slot.lastSign;
+      if (silent >= this.hangTimeoutMs) {
+        const first = slot.pending.values().next().value as PendingCall;
+        this.kill(slot, `no reply for ${Math.round(silent)} ms with ${slot.pending.size} call(s) waiting (the oldest: ${first.agent}'s ${first.what}); terminated`, "ENGINE_WORKER_HUNG");
+      } else this.watch(slot);
+    }, wait);
+    slot.watchdog.unref?.();
+  }
+
+  private kill(slot: Slot, reason: string, code = "ENGINE_WORKER_CRASHED"): void {
     if (slot.dead) return;
+    if (slot.watchdog) clearTimeout(slot.watchdog);
+    slot.watchdog = undefined;
     const agents = slot.agents.length ? slot.agents.join(", ") : "none";
-    slot.dead = new EngineWorkerError("ENGINE_WORKER_CRASHED", `engine worker ${slot.index} (agents ${agents}) stopped: ${reason}`, { worker: slot.index, agents: slot.agents, reason });
+    slot.dead = new EngineWorkerError(code, `engine worker ${slot.index} (agents ${agents}) stopped: ${reason}`, { worker: slot.index, agents: slot.agents, reason });
     this.failure ??= slot.dead;
     for (const [, call] of slot.pending) {
       call.reject(
-        new EngineWorkerError("ENGINE_WORKER_CRASHED", `agent ${call.agent}: its engine worker ${slot.index} stopped during ${call.what} (${reason})`, {
+        new EngineWorkerError(code, `agent ${call.agent}: its engine worker ${slot.index} stopped during ${call.what} (${reason})`, {
           agent: call.agent,
           worker: slot.index,
           reason,
@@ -194,6 +228,7 @@ export class EngineWorkerPool {
     const id = this.nextId++;
     const t0 = performance.now();
     return new Promise<HostReply>((resolve, reject) => {
+      if (slot.pending.size === 0) slot.lastSign = t0; // an idle worker's clock starts with this call
       slot.pending.set(id, {
         agent,
         what,
@@ -211,6 +246,7 @@ export class EngineWorkerPool {
         },
         reject,
       });
+      this.watch(slot);
       try {
         slot.worker.postMessage({ ...req, id } as HostRequest);
       } catch (e) {
@@ -249,8 +285,15 @@ export class EngineWorkerPool {
     if (!slot.dead) slot.worker.postMessage({ id: 0, op: "crash", agent } satisfies HostRequest);
   }
 
+  /** Fault injection (tests): make the worker hosting `agent` stop answering, as a stuck engine would. */
+  hangWorkerOf(agent: string): void {
+    const slot = this.slotFor(agent);
+    if (!slot.dead) slot.worker.postMessage({ id: 0, op: "hang", agent } satisfies HostRequest);
+  }
+
   async close(): Promise<void> {
     this.closing = true;
+    for (const s of this.slots) if (s.watchdog) clearTimeout(s.watchdog);
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => undefined)));
     for (const s of this.slots) {
       for (const [, call] of s.pending) call.reject(new EngineWorkerError("ENGINE_WORKER_CLOSED", `agent ${call.agent}: the engine worker pool was closed during ${call.what}`, { agent: call.agent }));

@@ -77,6 +77,8 @@ export interface RunOptions {
   workers?: number | "auto";
   /** Tooling and test hook: called with the engine worker pool once it is running. */
   onWorkerPool?: (pool: EngineWorkerPool) => void;
+  /** With workers: how long a worker may leave calls unanswered before the run ends with ENGINE_WORKER_HUNG (default 120 s). */
+  workerHangMs?: number;
 }
 
 /** Defaults the runner hands to an agent factory: the identity and settings it would give an EngineAgent. */
@@ -368,7 +370,7 @@ export class ScenarioRun {
     const engineAgents = s.agents.length;
     const workers = this.opts.engineFactory ? 0 : this.opts.workers === "auto" ? defaultWorkerCount(engineAgents) : (this.opts.workers ?? 0);
     if (workers > 0) {
-      this.pool = await EngineWorkerPool.start(Math.min(workers, engineAgents));
+      this.pool = await EngineWorkerPool.start(Math.min(workers, engineAgents), this.opts.workerHangMs !== undefined ? { hangTimeoutMs: this.opts.workerHangMs } : {});
       this.notes.push(`engines on ${this.pool.size} worker thread(s)`);
       this.opts.onWorkerPool?.(this.pool);
     }

@@ -107,7 +107,8 @@ function shape(entries: readonly HistoryEntry[]): string[] {
 describe("runs with engine workers", () => {
   it("give the same history shape, verdicts and keyring coverage as in-process runs", async () => {
     const inProc = await runScenario(story(), { workers: 0 });
-    const onWorkers = await runScenario(story(), { workers: 2 });
+    // a short hang watchdog (10 s) does not fire on a run whose workers keep answering
+    const onWorkers = await runScenario(story(), { workers: 2, workerHangMs: 10_000 });
     expect(inProc.result.verdict).toBe("pass");
     expect(onWorkers.result.notes).toContain("engines on 2 worker thread(s)");
     expect(onWorkers.result.verdict).toBe(inProc.result.verdict);
@@ -125,6 +126,32 @@ describe("runs with engine workers", () => {
     expect(historyToKeyring(es).groupEventKeys.length).toBe(historyToKeyring(inProc.history.entries).groupEventKeys.length);
     expect(onWorkers.result.checks.find((c) => c.name === "compliance")?.verdict).toBe(inProc.result.checks.find((c) => c.name === "compliance")?.verdict);
   }, 120_000);
+
+  it("end with ENGINE_WORKER_HUNG naming the agent when a worker stops answering, and keep what was recorded", async () => {
+    let pool: EngineWorkerPool | undefined;
+    const t0 = performance.now();
+    const { result, history } = await runScenario(story(), {
+      workers: 2,
+      workerHangMs: 1500,
+      onWorkerPool: (p) => (pool = p),
+      onStep: (i) => {
+        if (i === 3) pool?.hangWorkerOf("dave");
+      },
+    });
+    expect(result.verdict).toBe("error");
+    const text = result.failures.join("\n");
+    expect(text).toMatch(/ENGINE_WORKER_HUNG/);
+    expect(text).toMatch(/dave/);
+    expect(history.entries.some((e) => e.op === "commit" && e.type === "ok" && e.data.action === "invite")).toBe(true);
+    expect(history.entries.at(-1)).toMatchObject({ actor: "runner", op: "run" });
+    expect(result.steps.length).toBeLessThan(story().steps.length);
+    // ended by the watchdog, not by the test's own timeout
+    expect(performance.now() - t0).toBeLessThan(60_000);
+  }, 120_000);
+
+  it("refuse a hang timeout that is not a positive integer", async () => {
+    await expect(EngineWorkerPool.start(1, { hangTimeoutMs: 0 })).rejects.toMatchObject({ code: "BAD_WORKER_HANG_TIMEOUT" });
+  });
 
   it("end with a typed error naming the agent when a worker crashes, and do not hang", async () => {
     let pool: EngineWorkerPool | undefined;
