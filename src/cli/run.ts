@@ -181,6 +181,8 @@ async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profil
   const seed = o.seed === undefined ? 1 : Number.parseInt(o.seed, 10);
   if (!Number.isInteger(seed)) throw new CliInputError("BAD_OPTION", `--seed for --random must be an integer, got "${o.seed}"`);
   const maxAgents = o.members ? parsePositiveInt(o.members, "--members") : 4;
+  // --workers as for named scenarios (a case's history does not depend on it, so the replay line omits it)
+  const workers = parseWorkers(o.workers);
   const campaign = `marmot-harness run --random ${runs} --seed ${seed}${o.members ? ` --members ${maxAgents}` : ""}`;
   const startedAt = new Date().toISOString();
   const results: ScenarioResult[] = [];
@@ -191,7 +193,7 @@ async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profil
     maxSteps: 8,
     reportDir,
     run: async (s) => {
-      const r = await run(profile ? { ...s, profile } : s, { catalogueName: "random", compliance: false });
+      const r = await run(profile ? { ...s, profile } : s, { catalogueName: "random", compliance: false, workers });
       return { result: r.result, history: r.history.entries };
     },
     onCase: ({ index, result }) => {
