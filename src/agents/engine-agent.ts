@@ -64,6 +64,8 @@ const GIFT_WRAP_SLACK_S = 2 * 24 * 3600;
 const GROUP_EVENT_SLACK_S = 60;
 /** Bound on chained re-keying follow-up commits after one commit. */
 const MAX_FOLLOW_UPS = 3;
+/** How many times an owed re-key is retried before the agent gives up on it (and says so). */
+const MAX_OWED_REKEY_ATTEMPTS = 5;
 
 interface Inbound {
   event: NostrEvent;
@@ -105,6 +107,9 @@ export class EngineAgent implements Agent {
   private readonly media: AgentMedia;
   /** Our last confirmed re-keying commit per group and whom it kept out (see rekeyAgainIfLost). */
   private readonly rekeys = new Map<string, { epoch: number; removed: string[] }>();
+  /** Re-keys owed per group: a re-keying follow-up no relay acknowledged while someone removed is still out. */
+  private readonly owedRekeys = new Map<string, { removed: string[]; attempts: number; notBefore: number }>();
+  private settlingRekeys = false;
   /** Engine work started ahead for the first waiting event (`prefetch`). */
   private ahead: Ahead | undefined;
 
@@ -232,7 +237,15 @@ export class EngineAgent implements Agent {
   }
 
   hasWork(): boolean {
-    return this.inbox.length > 0;
+    return this.inbox.length > 0 || this.owedRekeyDue();
+  }
+
+  /** Whether a re-key is owed and due now (see oweRekey). */
+  private owedRekeyDue(): boolean {
+    if (!this.online || this.owedRekeys.size === 0) return false;
+    const now = this.ctx.clock.now();
+    for (const o of this.owedRekeys.values()) if (o.notBefore <= now) return true;
+    return false;
   }
 
   // ---------------------------------------------------------------- publishing
@@ -331,11 +344,13 @@ export class EngineAgent implements Agent {
     } catch (e) {
       this.engine.abandonCommit(next.id);
       this.rec("fail", "commit", { action, groupId: next.groupId, eventId: next.event.id, code: e instanceof HarnessError ? e.code : "PUBLISH_FAILED", message: (e as Error).message });
+      this.oweRekey(next.groupId, removed);
       return;
     }
     if (!acks.some((a) => a.ok)) {
       this.engine.abandonCommit(next.id);
       this.rec("fail", "commit", { action, groupId: next.groupId, eventId: next.event.id, code: "COMMIT_NOT_ACKED", message: "no relay acknowledged the re-keying commit" });
+      this.oweRekey(next.groupId, removed);
       return;
     }
     let conf: Awaited<ReturnType<MarmotEngine["confirmCommit"]>>;
@@ -350,6 +365,46 @@ export class EngineAgent implements Agent {
     await this.snapshot(next.groupId, "commit");
     for (const o of conf.outcomes ?? []) await this.recordOutcome(o, 0, undefined);
     await this.publishFollowUp(conf.followUpCommit, action, depth + 1, removed);
+  }
+
+  /** Remember a re-key that did not go out, to be made (a self-update) before the next send or commit, or after catching up. */
+  private oweRekey(groupId: string, removed: string[]): void {
+    if (removed.length === 0) return; // nobody to keep out (e.g. the follow-up of a group-data change)
+    const prev = this.owedRekeys.get(groupId);
+    this.owedRekeys.set(groupId, { removed: [...new Set([...(prev?.removed ?? []), ...removed])], attempts: prev?.attempts ?? 0, notBefore: this.ctx.clock.now() });
+    this.rec("info", "note", { text: "re-keying commit not acknowledged by any relay; owed before this member sends or commits again", groupId });
+  }
+
+  /**
+   * Make the re-keys owed (see oweRekey): a self-update per group whose removed members are still out.
+   * Called before a send or a commit of ours, after a catch-up, and whenever the inbox is processed
+   * (`hasWork()` is true while one is due, so the runner comes back for it). A failed try is retried
+   * after 1, 2, 4, 8 s; after MAX_OWED_REKEY_ATTEMPTS the agent gives up on it, saying so. Never throws.
+   */
+  private async settleOwedRekeys(): Promise<void> {
+    if (this.owedRekeys.size === 0 || !this.online || this.settlingRekeys) return;
+    this.settlingRekeys = true;
+    try {
+      for (const [groupId, owed] of [...this.owedRekeys]) {
+        if (owed.notBefore > this.ctx.clock.now()) continue;
+        const g = this.engine.group(groupId);
+        if (!g?.active || owed.removed.every((m) => g.members.includes(m))) {
+          this.owedRekeys.delete(groupId); // left the group, or everyone removed is back
+          continue;
+        }
+        this.owedRekeys.delete(groupId);
+        try {
+          await this.commitWith("rekey-after-remove", groupId, () => this.engine.selfUpdate(groupId, this.nowS()), [], []);
+          this.rec("info", "note", { text: "owed re-key made (the earlier one was not acknowledged)", groupId });
+        } catch (e) {
+          const attempts = owed.attempts + 1;
+          if (attempts < MAX_OWED_REKEY_ATTEMPTS) this.owedRekeys.set(groupId, { removed: owed.removed, attempts, notBefore: this.ctx.clock.now() + 1000 * 2 ** (attempts - 1) });
+          this.rec("info", "note", { text: `owed re-key failed (${attempts}/${MAX_OWED_REKEY_ATTEMPTS}): ${(e as Error).message}`, groupId });
+        }
+      }
+    } finally {
+      this.settlingRekeys = false;
+    }
   }
 
   /**
@@ -556,6 +611,7 @@ export class EngineAgent implements Agent {
 
   private async commitWith(action: string, groupId: string, make: () => Promise<PendingCommit>, added: string[], removed: string[]): Promise<CommitReport> {
     this.requireOnline(action);
+    if (action !== "rekey-after-remove") await this.settleOwedRekeys();
     const g = this.requireGroup(groupId);
     this.rec("invoke", "commit", { action, groupId, epoch: g.epoch, added, removed });
     let made: { value: PendingCommit; ms: number };
@@ -612,6 +668,7 @@ export class EngineAgent implements Agent {
 
   async send(groupId: string, message: SendRequest): Promise<{ eventId: string }> {
     this.requireOnline("send");
+    await this.settleOwedRekeys();
     const g = this.requireGroup(groupId);
     const expectedRecipients = g.members.filter((m) => m !== this.pubkey);
     this.rec("invoke", "send", { groupId, nostrGroupId: g.nostrGroupId, epoch: g.epoch, kind: message.kind ?? 9, content: message.content, expectedRecipients });
@@ -672,6 +729,7 @@ export class EngineAgent implements Agent {
       const entry = this.inbox.shift() as Inbound;
       if (await this.processEntry(entry)) n++;
     }
+    await this.settleOwedRekeys();
     return n;
   }
 
@@ -930,7 +988,9 @@ export class EngineAgent implements Agent {
     const m = mode ?? this.opts.catchUp ?? "since-cursor";
     this.online = true;
     this.rec("info", "online", { mode: m });
-    return this.catchUp(m);
+    const report = await this.catchUp(m);
+    await this.settleOwedRekeys();
+    return report;
   }
 
   /** Fetch what was missed, process it in (created_at, id) order, then go live. */
