@@ -33,6 +33,9 @@ import { validateScenario } from "./validate.ts";
 import type { BlossomServer } from "../blossom/server.ts";
 import { applyBlossomFault, checkMediaAssertions, hasMediaAssertions, mediaCapabilities, needsBlossom } from "../blossom/scenario-media.ts";
 
+/** Wall-clock runs: how long wait-for-convergence waits for a further event before it judges. */
+const WALL_CONVERGENCE_QUIET_MS = 5_000;
+
 export class ScenarioRefusedError extends HarnessError {}
 
 export interface RunOptions {
@@ -294,6 +297,16 @@ export class ScenarioRun {
   }
 
   /** Deliver everything in flight and let agents process it, until nothing moves. */
+  /** Wall clock: poll until some agent has work (true) or `ms` pass without any (false). */
+  private async waitForAgentWork(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (this.agentOrder.some((n) => (this.agents.get(n) as Agent).hasWork())) return true;
+      if (Date.now() >= until) return false;
+      await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   private async settle(untilMs?: number): Promise<void> {
     if (!this.scheduler) {
       // real relays: wait until no agent has had work for a quiet period
@@ -563,10 +576,15 @@ export class ScenarioRun {
           await this.recordStates(label, st.group ? [this.group(st.group)] : undefined);
           const res = checkConvergence(this.history.entries, { label });
           if (res.verdict !== "fail") return res.message;
-          // nothing in flight: waiting longer cannot change anything
-          if (!this.scheduler || this.clock.now() >= deadline || this.scheduler.pending === 0) {
-            throw new HarnessError("NOT_CONVERGED", res.message);
+          if (this.clock.now() >= deadline) throw new HarnessError("NOT_CONVERGED", res.message);
+          if (!this.scheduler) {
+            // wall clock (real relays): events may still be on their way; wait while any arrives
+            const quietMs = Math.min(WALL_CONVERGENCE_QUIET_MS, deadline - this.clock.now());
+            if (!(await this.waitForAgentWork(quietMs))) throw new HarnessError("NOT_CONVERGED", `${res.message} (nothing arrived for ${quietMs} ms)`);
+            continue;
           }
+          // nothing in flight: waiting longer cannot change anything
+          if (this.scheduler.pending === 0) throw new HarnessError("NOT_CONVERGED", res.message);
           await this.settle(Math.min(deadline, this.clock.now() + 1000));
         }
       }

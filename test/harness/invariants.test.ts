@@ -47,6 +47,18 @@ describe("invariant checkers catch planted violations", () => {
     state(offline, "alice", 2, [A, B], "c1");
     state(offline, "bob", 1, [A, B], "c0", true, false);
     expect(checkConvergence(offline.entries).verdict).toBe("pass");
+
+    // a label recorded twice (a wait that polled): each agent's latest view counts, in both directions
+    const caughtUp = base();
+    state(caughtUp, "alice", 1, [A, B], "c0");
+    state(caughtUp, "bob", 2, [A, B], "c1");
+    state(caughtUp, "alice", 2, [A, B], "c1");
+    expect(checkConvergence(caughtUp.entries, { label: "final" }).verdict).toBe("pass");
+    const fellBehind = base();
+    state(fellBehind, "alice", 2, [A, B], "c1");
+    state(fellBehind, "bob", 2, [A, B], "c1");
+    state(fellBehind, "bob", 3, [A, B], "c2");
+    expect(checkConvergence(fellBehind.entries, { label: "final" }).message).toMatch(/diverged/);
   });
 
   it("convergence: a peer that declares no epoch commitment is compared on epoch and members only, and the result says so", () => {

@@ -93,6 +93,32 @@ describe("runner on a real WebSocket relay", () => {
       await server.close();
     }
   }, 60_000);
+
+  it("waits on the wall clock for events still in flight before judging convergence (bob's link 1.5 s slow)", async () => {
+    const { startLocalRelays } = await import("../../src/scenarios/relay-backends.ts");
+    const s = scenario("slow-link", "deliveries to bob take 1.5 s on a real WebSocket relay")
+      .relay("r1")
+      .agents(["alice", "bob"], { relays: ["r1"] })
+      .fault("delay", { relay: "r1", params: { agents: ["bob"], direction: "down", dist: { kind: "fixed", ms: 1500 } } })
+      .createGroup("alice", "g")
+      .invite("alice", "g", ["bob"])
+      .waitForConvergence("g", 20_000)
+      .send("alice", "g", "hello over a slow link")
+      .waitForConvergence("g", 20_000)
+      .build();
+    const local = await startLocalRelays(s);
+    try {
+      const { result, history } = await runScenario(s, { relayUrls: local.urls, relayFactory: local.relayFactory, compliance: false });
+      expect({ verdict: result.verdict, failures: result.failures }).toEqual({ verdict: "pass", failures: [] });
+      // the fault did slow bob down: his Welcome arrived after the runner's quiet period had ended once
+      const welcomed = history.entries.find((e) => e.actor === "bob" && e.op === "welcome" && e.type === "ok");
+      const invited = history.entries.find((e) => e.actor === "alice" && e.op === "commit" && e.type === "ok" && e.data.action === "invite");
+      expect(welcomed && invited).toBeTruthy();
+      expect(welcomed!.t - invited!.t).toBeGreaterThanOrEqual(1400);
+    } finally {
+      await local.close();
+    }
+  }, 120_000);
 });
 
 describe("scenario files and faults, end to end", () => {

@@ -23,12 +23,18 @@ export function checkConvergence(history: readonly HistoryEntry[], opts: { label
   const states = history.filter((e) => e.op === "state" && (opts.label === undefined ? true : e.data.label === opts.label));
   // the last snapshot label when none is given
   const label = opts.label ?? (states.at(-1)?.data.label as string | undefined);
-  const byGroup = new Map<string, { agent: string; d: StateEntryData }[]>();
+  // A label can be recorded more than once (a wait that polls): each agent's latest view of a group counts.
+  const latest = new Map<string, { agent: string; d: StateEntryData }>();
   for (const e of states) {
     const d = e.data as unknown as StateEntryData;
-    if (d.label !== label || !d.active || !d.online) continue;
+    if (d.label !== label) continue;
+    latest.set(`${e.actor}|${d.groupId}`, { agent: e.actor, d });
+  }
+  const byGroup = new Map<string, { agent: string; d: StateEntryData }[]>();
+  for (const { agent, d } of latest.values()) {
+    if (!d.active || !d.online) continue;
     const list = byGroup.get(d.groupId) ?? [];
-    list.push({ agent: e.actor, d });
+    list.push({ agent, d });
     byGroup.set(d.groupId, list);
   }
   if (byGroup.size === 0) return { name: "convergence", verdict: "not-applicable", message: "no online group members to compare" };
