@@ -8,15 +8,13 @@
 import { describe, expect, it } from "vitest";
 import type { Event as NostrEvent } from "nostr-tools";
 import { IoGate, type AgentContext } from "../../src/agents/context.ts";
-import { EngineAgent } from "../../src/agents/engine-agent.ts";
 import { checkSecrecy } from "../../src/checkers/invariants/secrecy.ts";
-import { createEngine } from "../../src/engine/engine.ts";
-import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { History } from "../../src/history.ts";
 import { createRelayBackend } from "../../src/scenarios/relay-backends.ts";
 import type { QuirkName } from "../../src/scenarios/types.ts";
 import { VirtualScheduler } from "../../src/sim/clock.ts";
 import { createRng } from "../../src/sim/random.ts";
+import { handAgent, makeDrive, makeSettle } from "../support/drive-agents.ts";
 
 async function world(rekeyAgain: boolean) {
   const sched = new VirtualScheduler(Date.UTC(2026, 0, 1));
@@ -32,40 +30,14 @@ async function world(rekeyAgain: boolean) {
     recordedKeys: new Set(),
   });
   const rng = createRng("race");
-  const agent = (name: string, aheadMs: number, quirks: QuirkName[] = []) =>
-    new EngineAgent(ctx(aheadMs), {
-      name,
-      secretKey: rng.fork(name).bytes(32),
-      relays: [relay.url],
-      engineFactory: createEngine,
-      storage: new MemoryStorage(),
-      durable: true,
-      quirks,
-      selfUpdateAfterJoin: false,
-    });
-  /** Run the relay while `p` waits on it (the runner's drive, minimal). */
-  const drive = async <T>(p: Promise<T>): Promise<T> => {
-    let done = false;
-    const out = p.finally(() => (done = true));
-    while (!done) {
-      if (sched.pending > 0) await sched.runUntilIdle({ maxTasks: 1 });
-      await new Promise<void>((r) => setImmediate(r));
-    }
-    return out;
-  };
+  const agent = (name: string, aheadMs: number, quirks: QuirkName[] = []) => handAgent(ctx(aheadMs), rng, name, relay.url, quirks);
+  const drive = makeDrive(sched);
   const alice = agent("alice", 30_000);
   const bob = agent("bob", 0, ["skipRekeyAfterRemove"]);
   const erin = agent("erin", 0);
   const carol = agent("carol", 0);
   const all = [alice, bob, carol, erin];
-  const settle = async (): Promise<void> => {
-    for (;;) {
-      await drive(sched.runUntilIdle());
-      const busy = all.filter((a) => a.hasWork());
-      if (busy.length === 0 && sched.pending === 0) return;
-      for (const a of busy) await drive(a.processInbox());
-    }
-  };
+  const settle = makeSettle(sched, drive, all);
   if (!rekeyAgain) (alice as unknown as { rekeyAgainIfLost: () => Promise<void> }).rekeyAgainIfLost = async () => undefined;
   return { history, alice, bob, carol, erin, drive, settle, relay };
 }

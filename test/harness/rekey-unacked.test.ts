@@ -6,15 +6,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { IoGate, type AgentContext } from "../../src/agents/context.ts";
-import { EngineAgent } from "../../src/agents/engine-agent.ts";
 import { checkSecrecy } from "../../src/checkers/invariants/secrecy.ts";
-import { createEngine } from "../../src/engine/engine.ts";
-import { MemoryStorage } from "../../src/engine/storage-memory.ts";
 import { History } from "../../src/history.ts";
 import type { RelayConnection } from "../../src/relays/types.ts";
 import { createRelayBackend } from "../../src/scenarios/relay-backends.ts";
 import { VirtualScheduler } from "../../src/sim/clock.ts";
 import { createRng } from "../../src/sim/random.ts";
+import { handAgent, makeDrive, makeSettle } from "../support/drive-agents.ts";
 
 async function run(settleOwed: boolean, refuseFromThenOn = false) {
   const sched = new VirtualScheduler(Date.UTC(2026, 0, 1));
@@ -44,39 +42,15 @@ async function run(settleOwed: boolean, refuseFromThenOn = false) {
     recordedKeys: new Set(),
   });
   const rng = createRng("unacked");
-  const agent = (name: string) =>
-    new EngineAgent(ctx(name), {
-      name,
-      secretKey: rng.fork(name).bytes(32),
-      relays: [relay.url],
-      engineFactory: createEngine,
-      storage: new MemoryStorage(),
-      durable: true,
-      selfUpdateAfterJoin: false,
-    });
-  const drive = async <T>(p: Promise<T>): Promise<T> => {
-    let done = false;
-    const out = p.finally(() => (done = true));
-    while (!done) {
-      if (sched.pending > 0) await sched.runUntilIdle({ maxTasks: 1 });
-      await new Promise<void>((r) => setImmediate(r));
-    }
-    return out;
-  };
+  const agent = (name: string) => handAgent(ctx(name), rng, name, relay.url);
+  const drive = makeDrive(sched);
   const alice = agent("alice");
   const bob = agent("bob");
   const erin = agent("erin");
   const all = [alice, bob, erin];
   // the behaviour before owed re-keys: an unacknowledged re-key is dropped
   if (!settleOwed) (alice as unknown as { oweRekey: () => void }).oweRekey = () => undefined;
-  const settle = async (): Promise<void> => {
-    for (;;) {
-      await drive(sched.runUntilIdle());
-      const busy = all.filter((a) => a.hasWork());
-      if (busy.length === 0 && sched.pending === 0) return;
-      for (const a of busy) await drive(a.processInbox());
-    }
-  };
+  const settle = makeSettle(sched, drive, all);
   for (const a of all) {
     await drive(a.start());
     await drive(a.publishKeyPackages(1, true));
