@@ -1,23 +1,37 @@
 /**
  * Schnorr signature checks on worker threads, so that the WebSocket server can verify incoming
- * events on other cores while its event loop goes on. Each worker loads the WASM build of
- * libsecp256k1 (nostr-wasm) when the main thread uses it, and falls back to @noble/curves when it
- * cannot; it reports which one runs. The result only pre-fills the relay's SignatureCache; the
- * relay core still recomputes every id and decides everything itself.
+ * events on other cores while its event loop goes on. Each worker loads what the main thread uses:
+ * the project's native libsecp256k1 addon (`addonPath`), else the WASM build of libsecp256k1
+ * (nostr-wasm, `wasmUrl`), falling back down that list to @noble/curves when one cannot load; it
+ * reports which one runs. The native and WASM paths check the event id too. The result only pre-fills
+ * the relay's SignatureCache; the relay core still recomputes every id and decides everything itself.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { SignatureVerifierName, SignedEventFields } from "../nostr/verify.ts";
 
-const WORKER_SOURCE = (curvesUrl: string, wasmUrl: string | undefined): string => `
+const WORKER_SOURCE = (curvesUrl: string, wasmUrl: string | undefined, addonPath: string | undefined): string => `
 import { parentPort } from "node:worker_threads";
+import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
 import { schnorr } from ${JSON.stringify(curvesUrl)};
 let nw;
+let addon;
 let name = "js-noble";
 let reason;
 ${
-  wasmUrl
+  addonPath
     ? `try {
+  addon = createRequire(${JSON.stringify(addonPath)})(${JSON.stringify(addonPath)});
+  name = "native-libsecp256k1";
+} catch (e) {
+  reason = String(e && e.message || e);
+}`
+    : ""
+}
+${
+  wasmUrl
+    ? `if (!addon) try {
   const mod = await import(${JSON.stringify(wasmUrl)});
   nw = await mod.initNostrWasm();
   name = "wasm-libsecp256k1";
@@ -30,6 +44,10 @@ const HEX64 = /^[0-9a-f]{64}$/, HEX128 = /^[0-9a-f]{128}$/;
 function verify(e) {
   try {
     if (!HEX64.test(e.id) || !HEX64.test(e.pubkey) || !HEX128.test(e.sig)) return false;
+    if (addon) {
+      const id = createHash("sha256").update(JSON.stringify([0, e.pubkey, e.created_at, e.kind, e.tags, e.content]), "utf8").digest("hex");
+      return id === e.id && addon.verifySchnorr(Buffer.from(e.id, "hex"), Buffer.from(e.pubkey, "hex"), Buffer.from(e.sig, "hex"));
+    }
     if (nw) {
       nw.verifyEvent({ id: e.id, pubkey: e.pubkey, created_at: e.created_at, kind: e.kind, tags: e.tags, content: e.content, sig: e.sig });
       return true;
@@ -65,12 +83,13 @@ export class VerifyPool {
   fallbackReason: string | undefined;
 
   /**
-   * `wasmUrl`: the module URL of nostr-wasm (from `nostrWasmUrl()`) for workers to load; without it
-   * they use @noble/curves.
+   * `wasmUrl`: the module URL of nostr-wasm (from `nostrWasmUrl()`) for workers to load;
+   * `addonPath`: the native addon (from `nativeAddonPath()`), tried first; with neither they use
+   * @noble/curves.
    */
-  constructor(size: number, wasmUrl?: string) {
+  constructor(size: number, wasmUrl?: string, addonPath?: string) {
     const url = import.meta.resolve("@noble/curves/secp256k1.js");
-    const code = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE(url, wasmUrl))}`);
+    const code = new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE(url, wasmUrl, addonPath))}`);
     for (let i = 0; i < size; i++) {
       const w = new Worker(code);
       const slot = { w, inflight: [] as Job[][] };

@@ -14,6 +14,7 @@ import { RealtimeScheduler } from "./realtime.ts";
 import { defaultVerifyWorkers, VerifyPool } from "./verify-pool.ts";
 import { CLIENT_LABEL_HEADER } from "../relays/websocket.ts";
 import { loadSignatureVerifier, nostrWasmUrl, type SignedEventFields } from "../nostr/verify.ts";
+import { nativeAddonPath } from "../nostr/secp256k1-native.ts";
 import { Nemesis, SimulatedRelay, type SimConnection, type SimulatedRelayOptions } from "./simulated-relay.ts";
 
 export interface RelayServerOptions extends Partial<Omit<SimulatedRelayOptions, "scheduler" | "directWhenNoFault" | "copyEvents" | "rng" | "url">> {
@@ -132,8 +133,8 @@ export class RelayServer {
     if (this.relay.core.verifySignatures) {
       // WASM libsecp256k1 once per process (pure JS when it cannot load), here and in the workers.
       const v = this.opts.signatureVerifier ?? (await loadSignatureVerifier());
-      // Workers run WASM whenever the main thread runs a compiled verifier (native or WASM).
-      if (workers > 0) this.pool = new VerifyPool(workers, v.name !== "js-noble" ? nostrWasmUrl() : undefined);
+      // Workers run what the main thread runs: native libsecp256k1, else WASM, else JS.
+      if (workers > 0) this.pool = new VerifyPool(workers, v.name !== "js-noble" ? nostrWasmUrl() : undefined, v.name === "native-libsecp256k1" ? nativeAddonPath() : undefined);
     }
     const http = createServer((req, res) => this.onHttp(req, res));
     const wss = new WebSocketServer({

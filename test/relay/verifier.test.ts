@@ -8,7 +8,7 @@ import type { RelayMessage } from "../../src/simulated-relay/messages.ts";
 import { VerifyPool } from "../../src/simulated-relay/verify-pool.ts";
 import { startRelayServer } from "../../src/simulated-relay/ws-server.ts";
 import { SimNetwork } from "../../src/simulated-relay/network.ts";
-import { nativeAvailable } from "../../src/nostr/secp256k1-native.ts";
+import { nativeAddonPath, nativeAvailable } from "../../src/nostr/secp256k1-native.ts";
 import { startFromOptions } from "../../src/cli/relay.ts";
 import { key, plain, sign } from "./helpers.ts";
 
@@ -129,6 +129,28 @@ describe("verify pool (worker threads) and the WebSocket server", () => {
     } finally {
       await pool.close();
     }
+    // native libsecp256k1 in the workers when the addon is built (it also checks the id)
+    if (nativeAvailable()) {
+      const native = new VerifyPool(1, nostrWasmUrl(), nativeAddonPath());
+      try {
+        const { good, bad } = cases();
+        expect(await native.verify(good)).toBe(true);
+        for (const [what, e] of Object.entries(bad)) expect(await native.verify(e), what).toBe(false);
+        expect(await native.verify({ ...good, content: "changed" })).toBe(false);
+        expect(native.verifiers).toEqual(["native-libsecp256k1"]);
+      } finally {
+        await native.close();
+      }
+    }
+    // an addon that does not load: the worker falls back to WASM and says why
+    const broken = new VerifyPool(1, nostrWasmUrl(), "/nonexistent/marmot_secp256k1.node");
+    try {
+      expect(await broken.verify(cases().good)).toBe(true);
+      expect(broken.verifiers).toEqual(["wasm-libsecp256k1"]);
+      expect(broken.fallbackReason).toMatch(/Cannot find module|nonexistent/);
+    } finally {
+      await broken.close();
+    }
     const js = new VerifyPool(1);
     try {
       expect(await js.verify(cases().good)).toBe(true);
@@ -148,7 +170,7 @@ describe("verify pool (worker threads) and the WebSocket server", () => {
       // Workers report once started; a first verification guarantees it.
       await (servers[0] as unknown as { pool: VerifyPool }).pool.verify(cases().good);
       await (servers[1] as unknown as { pool: VerifyPool }).pool.verify(cases().good);
-      expect(await info(0)).toMatchObject({ signature_verifier: nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1", verify_workers: { count: 1, verifiers: ["wasm-libsecp256k1"] } });
+      expect(await info(0)).toMatchObject({ signature_verifier: nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1", verify_workers: { count: 1, verifiers: [nativeAvailable() ? "native-libsecp256k1" : "wasm-libsecp256k1"] } });
       expect(await info(1)).toMatchObject({ signature_verifier: "js-noble", verify_workers: { count: 1, verifiers: ["js-noble"] } });
       expect(await info(2)).toMatchObject({ signature_verifier: "off", verify_workers: { count: 0, verifiers: [] } });
     } finally {
