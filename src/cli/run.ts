@@ -22,6 +22,7 @@ import type { RunReport, ScenarioResult } from "../report/types.ts";
 import { toJson, writeRunReport } from "../report/write.ts";
 import { describeImport, judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
 import { loadScenarioFile } from "../scenarios/loader.ts";
+import { intOption } from "./options.ts";
 import type { CatalogueEntry, CatalogueParams } from "../scenarios/catalogue/index.ts";
 import type { Scenario } from "../scenarios/types.ts";
 
@@ -46,6 +47,7 @@ interface RunCliOptions {
   json?: boolean;
   progress?: boolean;
   workers?: string;
+  workerHangMs?: number;
   blossom?: string;
 }
 
@@ -193,7 +195,7 @@ async function runRandom(o: RunCliOptions, run: RunFn, reportDir: string, profil
     maxSteps: 8,
     reportDir,
     run: async (s) => {
-      const r = await run(profile ? { ...s, profile } : s, { catalogueName: "random", compliance: false, workers });
+      const r = await run(profile ? { ...s, profile } : s, { catalogueName: "random", compliance: false, workers, ...(o.workerHangMs !== undefined ? { workerHangMs: o.workerHangMs } : {}) });
       return { result: r.result, history: r.history.entries };
     },
     onCase: ({ index, result }) => {
@@ -249,6 +251,7 @@ export function register(program: Command): void {
     .option("--no-progress", "no progress output")
     .option("--blossom <url>", "use this Blossom server (http:// or https://) for media instead of the harness's own; scenarios with Blossom faults are then refused")
     .option("--workers <n>", "engine worker threads: 0 = all engines in-process; auto (default) = cores - 1 from 20 agents on, on 3+ cores, else 0")
+    .option("--worker-hang-ms <ms>", "with workers: a worker that leaves calls unanswered this long ends the run with ENGINE_WORKER_HUNG (default 120000)", intOption("worker-hang-ms", 1))
     .action(async (names: string[], o: RunCliOptions) => {
       let profile: ProtocolProfile | undefined;
       try {
@@ -278,6 +281,7 @@ export function register(program: Command): void {
         ...(profile ? { profile } : {}),
         ...(relayUrls.length ? { relayUrls } : {}),
         workers: parseWorkers(o.workers),
+        ...(o.workerHangMs !== undefined ? { workerHangMs: o.workerHangMs } : {}),
         ...(o.blossom ? { blossomUrl: checkBlossomUrl(o.blossom) } : {}),
         ...(progress ? { progress } : {}),
       });

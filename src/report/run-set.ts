@@ -48,6 +48,8 @@ export interface RunSetOptions {
   relayUrls?: string[];
   /** Engine worker threads for every run (RunOptions.workers). */
   workers?: number | "auto";
+  /** With workers: the hang watchdog (RunOptions.workerHangMs). */
+  workerHangMs?: number;
   /** An external Blossom server for media scenarios (RunOptions.blossomUrl). */
   blossomUrl?: string;
   progress?: RunSetProgress;
@@ -126,6 +128,7 @@ export async function runScenarioSet(items: RunItem[], opts: RunSetOptions): Pro
           ...(opts.seed ? { seed: opts.seed } : {}),
           ...(opts.relayUrls?.length ? { relayUrls: opts.relayUrls } : {}),
           ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+          ...(opts.workerHangMs !== undefined ? { workerHangMs: opts.workerHangMs } : {}),
           ...(opts.blossomUrl ? { blossomUrl: opts.blossomUrl } : {}),
           ...item.runOptions,
           onStep: (step, steps, description) => opts.progress?.step?.(i, items.length, item.name, step, steps, description),

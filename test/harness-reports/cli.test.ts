@@ -134,13 +134,15 @@ describe("marmot-harness run", () => {
     expect((await cli("run", "--random", "3", "--seed", "x")).err).toMatch(/--seed for --random must be an integer/);
   });
 
-  it("passes --workers on to a random campaign's cases, and refuses a bad count", async () => {
+  it("passes --workers and --worker-hang-ms on to a random campaign's cases, and refuses bad values", async () => {
     const report = join(dir, "random-workers");
-    const r = await cli("run", "--random", "2", "--seed", "4", "--workers", "1", "--report", report);
+    const r = await cli("run", "--random", "2", "--seed", "4", "--workers", "1", "--worker-hang-ms", "60000", "--report", report);
     expect(r.code).toBe(0);
     const json = JSON.parse(await readFile(join(report, "report.json"), "utf8"));
     for (const x of json.results as { notes: string[] }[]) expect(x.notes).toContain("engines on 1 worker thread(s)");
     expect((await cli("run", "--random", "2", "--workers", "many")).err).toMatch(/--workers must be "auto" or an integer/);
+    const badHang = await cli("run", "--random", "2", "--workers", "1", "--worker-hang-ms", "0");
+    expect([badHang.code, badHang.err]).toEqual([2, expect.stringMatching(/--worker-hang-ms must be an integer >= 1/)]);
   });
 
   it("exits 2 on bad input, naming what was wrong", async () => {
