@@ -33,7 +33,6 @@ export class WelcomeError extends HarnessError {}
 
 export type RandomBytes = (n: number) => Uint8Array;
 
-const utf8 = new TextEncoder();
 
 export interface WelcomeRumorParams {
   inviterPubkey: Hex;
@@ -90,7 +89,7 @@ export function wrapSeal(seal: NostrEvent, recipientPubkey: Hex, now: number, ra
 
 /** Byte sizes that NIP-44 must carry for one Welcome: the rumor JSON (seal plaintext) and the seal JSON (wrap plaintext). */
 export function welcomePlaintextSizes(rumor: Rumor, seal: NostrEvent): { rumorBytes: number; sealBytes: number } {
-  return { rumorBytes: utf8.encode(JSON.stringify(rumor)).length, sealBytes: utf8.encode(JSON.stringify(seal)).length };
+  return { rumorBytes: Buffer.byteLength(JSON.stringify(rumor), "utf8"), sealBytes: Buffer.byteLength(JSON.stringify(seal), "utf8") };
 }
 
 export interface UnwrappedWelcome {

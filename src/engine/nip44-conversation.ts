@@ -43,11 +43,19 @@ function scalarOf(sk: Uint8Array): bigint {
   return v;
 }
 
-/** True when `sk` is 32 bytes and a valid secp256k1 secret scalar (in [1, n-1]); no curve arithmetic. */
+/** The group order n, big-endian: a 32-byte scalar is below n when it sorts before these bytes. */
+const CURVE_N_BYTES = Uint8Array.from(Buffer.from(CURVE_N.toString(16).padStart(64, "0"), "hex"));
+
+/** True when `sk` is 32 bytes and a valid secp256k1 secret scalar (in [1, n-1]); no curve arithmetic, no BigInt. */
 export function isValidSecretKey(sk: Uint8Array): boolean {
   if (!(sk instanceof Uint8Array) || sk.length !== 32) return false;
-  const v = scalarOf(sk);
-  return v !== 0n && v < CURVE_N;
+  let nonZero = 0;
+  for (let i = 0; i < 32; i++) nonZero |= sk[i]!;
+  if (nonZero === 0) return false;
+  for (let i = 0; i < 32; i++) {
+    if (sk[i]! !== CURVE_N_BYTES[i]!) return sk[i]! < CURVE_N_BYTES[i]!;
+  }
+  return false; // equal to n
 }
 
 function checkSecretKey(sk: Uint8Array): void {

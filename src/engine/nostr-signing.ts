@@ -87,8 +87,23 @@ function hexBytes(hex: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
-function nativeSign(template: UnsignedTemplate, secretKey: Uint8Array, aux: Uint8Array): SignedNostrEvent {
+/**
+ * x-only public keys of the secret keys this process signs with, per key object (an account signs
+ * many events with the same one); the key's bytes are compared on every hit, so a reused array
+ * holding another key is never given the old answer.
+ */
+const xonlyCache = new WeakMap<Uint8Array, { key: Uint8Array; pubkey: string }>();
+
+function nativeXonlyHex(secretKey: Uint8Array): string {
+  const hit = xonlyCache.get(secretKey);
+  if (hit && hit.key.length === secretKey.length && hit.key.every((b, i) => b === secretKey[i])) return hit.pubkey;
   const pubkey = toHex(xonlyPublicKey(secretKey));
+  xonlyCache.set(secretKey, { key: secretKey.slice(), pubkey });
+  return pubkey;
+}
+
+function nativeSign(template: UnsignedTemplate, secretKey: Uint8Array, aux: Uint8Array): SignedNostrEvent {
+  const pubkey = nativeXonlyHex(secretKey);
   const unsigned = { kind: template.kind, created_at: template.created_at, tags: template.tags, content: template.content, pubkey };
   const id = eventId(unsigned);
   const sig = toHex(signSchnorr(hexBytes(id), secretKey, aux));
@@ -222,6 +237,6 @@ export function verifyNostrSignature(event: { id: string; pubkey: string; sig: s
  */
 export function publicKeyHex(secretKey: Uint8Array): string {
   if (!isValidSecretKey(secretKey)) return getPublicKey(secretKey);
-  if (nativeReady()) return toHex(xonlyPublicKey(secretKey));
+  if (nativeReady()) return nativeXonlyHex(secretKey);
   return wasm ? bytesToHex(wasm.getPublicKey(secretKey)) : getPublicKey(secretKey);
 }

@@ -210,3 +210,31 @@ describe("NIP-59 seal and gift wrap composed by the engine, against nostr-tools 
     expect(() => unwrapWelcome(wrap as never, secretFor("nip59-other"))).toThrow(expect.objectContaining({ code: "WELCOME_NOT_FOR_US" }));
   });
 });
+
+describe("isValidSecretKey (byte comparison with the group order)", () => {
+  const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const bytesOf = (v: bigint): Uint8Array => Uint8Array.from(Buffer.from(v.toString(16).padStart(64, "0"), "hex"));
+  const inRange = (b: Uint8Array): boolean => {
+    const v = BigInt(`0x${Buffer.from(b).toString("hex")}`);
+    return v > 0n && v < N;
+  };
+  it("accepts exactly [1, n-1]", () => {
+    for (const [v, ok] of [[0n, false], [1n, true], [N - 1n, true], [N, false], [N + 1n, false], [2n ** 256n - 1n, false]] as const) {
+      expect(isValidSecretKey(bytesOf(v)), v.toString(16)).toBe(ok);
+    }
+    expect(isValidSecretKey(new Uint8Array(31).fill(1))).toBe(false);
+  });
+  it("agrees with the integer definition on random keys and on keys next to n", () => {
+    const nearN = fc.tuple(fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 255 })).map(([i, x]) => {
+      const b = bytesOf(N);
+      b[i] = x;
+      return b;
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), nearN), (b) => {
+        expect(isValidSecretKey(b)).toBe(inRange(b));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -97,3 +97,20 @@ describe("nostr-signing (native libsecp256k1, then WASM, then JS)", () => {
     expect(verifyNostrSignature({ ...ev, sig: "zz" })).toBe(false);
   });
 });
+
+describe("the signer's x-only key cache", () => {
+  it("gives each key object its own pubkey, also when the same array is refilled with another key", async () => {
+    await initNostrSigning();
+    const sk = new Uint8Array(32).fill(3);
+    const a = signNostrEvent({ kind: 1, created_at: 1, tags: [], content: "a" }, sk);
+    expect(a.pubkey).toBe(getPublicKey(sk));
+    const again = signNostrEvent({ kind: 1, created_at: 2, tags: [], content: "b" }, sk);
+    expect(again.pubkey).toBe(a.pubkey);
+    sk.fill(4); // same object, another key
+    const b = signNostrEvent({ kind: 1, created_at: 3, tags: [], content: "c" }, sk);
+    expect(b.pubkey).toBe(getPublicKey(sk));
+    expect(b.pubkey).not.toBe(a.pubkey);
+    expect(verifyNostrSignature(b)).toBe(true);
+    expect(publicKeyHex(sk)).toBe(getPublicKey(sk));
+  });
+});
