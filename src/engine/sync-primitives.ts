@@ -15,7 +15,7 @@
  * ts-mls's own group operations (commits, joins, messages) keep the default ciphersuite, as raw ts-mls
  * does in the benchmark.
  */
-import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { createPublicKey, timingSafeEqual, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { extract as hkdfExtract, expand as hkdfExpand } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -24,18 +24,16 @@ import type { CiphersuiteImpl } from "ts-mls";
 type HashImpl = CiphersuiteImpl["hash"];
 type KdfImpl = CiphersuiteImpl["kdf"];
 
-function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
+/** Node's constant-time comparison, which needs equal lengths (a MAC of another length is simply wrong). */
+function sameMac(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** SHA-256 and HMAC-SHA-256 (ciphersuite 0x0001's hash) in ts-mls's Hash interface. */
 export const syncSha256: HashImpl = {
   digest: (data: Uint8Array) => Promise.resolve(sha256(data)),
   mac: (key: Uint8Array, data: Uint8Array) => Promise.resolve(hmac(sha256, key, data)),
-  verifyMac: (key: Uint8Array, mac: Uint8Array, data: Uint8Array) => Promise.resolve(timingSafeEqualBytes(hmac(sha256, key, data), mac)),
+  verifyMac: (key: Uint8Array, mac: Uint8Array, data: Uint8Array) => Promise.resolve(sameMac(hmac(sha256, key, data), mac)),
 };
 
 /** HKDF-SHA-256 (ciphersuite 0x0001's KDF) in ts-mls's Kdf interface. */

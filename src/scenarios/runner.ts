@@ -33,6 +33,8 @@ import { validateScenario } from "./validate.ts";
 import type { BlossomServer } from "../blossom/server.ts";
 import { applyBlossomFault, checkMediaAssertions, hasMediaAssertions, mediaCapabilities, needsBlossom } from "../blossom/scenario-media.ts";
 
+/** Wall-clock runs: how long a settle waits without any agent work before it returns. */
+const WALL_SETTLE_QUIET_MS = 500;
 /** Wall-clock runs: how long wait-for-convergence waits for a further event before it judges. */
 const WALL_CONVERGENCE_QUIET_MS = 5_000;
 
@@ -309,19 +311,12 @@ export class ScenarioRun {
 
   private async settle(untilMs?: number): Promise<void> {
     if (!this.scheduler) {
-      // real relays: wait until no agent has had work for a quiet period
-      let quiet = 0;
-      while (quiet < 5) {
+      // real relays: process work until no agent has had any for a quiet period
+      for (;;) {
         const busy = this.agentOrder.map((n) => this.agents.get(n) as Agent).filter((a) => a.hasWork());
-        if (busy.length > 0) {
-          quiet = 0;
-          await this.processBusy(busy);
-        } else {
-          quiet++;
-          await new Promise<void>((resolve) => setTimeout(resolve, 100));
-        }
+        if (busy.length > 0) await this.processBusy(busy);
+        else if (!(await this.waitForAgentWork(WALL_SETTLE_QUIET_MS))) return;
       }
-      return;
     }
     for (;;) {
       const busy = this.agentOrder.map((n) => this.agents.get(n) as Agent).filter((a) => a.hasWork());
