@@ -14,7 +14,7 @@
 // First: Uint8Array base64 built-ins before nostr-tools loads @scure/base (src/platform/uint8array-base64.ts).
 import "../platform/install-base64.ts";
 import { initNostrSigning } from "./nostr-signing.ts";
-import { syncSha256, withSyncHashAndKdf } from "./sync-primitives.ts";
+import { syncSha256 } from "./sync-primitives.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
@@ -81,7 +81,7 @@ import type {
   PendingCommit,
   ProcessOutcome,
 } from "./api.ts";
-import { generateMarmotKeyPackage, getMarmotCiphersuite, identityOfCredential, marmotAuthService, PROPOSAL_SELF_REMOVE, EXT_MARMOT_GROUP_DATA } from "./identity.ts";
+import { generateMarmotKeyPackage, getEngineCiphersuite, identityOfCredential, marmotAuthService, PROPOSAL_SELF_REMOVE, EXT_MARMOT_GROUP_DATA } from "./identity.ts";
 import { buildKeyPackageDeletionEvent, buildKeyPackageEvent, buildKeyPackageRelayListEvent, parseKeyPackageEvent } from "./mip00-keypackages.ts";
 import { groupDataVersionFor, makeGroupDataExtension, makeRequiredCapabilities, readGroupDataExtension } from "./mip01-group-data.ts";
 import {
@@ -335,9 +335,8 @@ class Engine implements MarmotEngine {
   private readonly maxPast: number;
   private readonly oob: boolean;
   private readonly quirks: EngineQuirks;
+  /** ts-mls's suite 0x0001 on the engine's providers (getEngineCiphersuite, sync-primitives.ts): every MLS operation and exporter. */
   private readonly cs: CiphersuiteImpl;
-  /** `cs` with synchronous SHA-256/HKDF, for the engine's own exporter keys and KeyPackageRefs (sync-primitives.ts). */
-  private readonly syncCs: CiphersuiteImpl;
   private readonly ctx: MlsContext;
   /** NIP-44 conversation keys of this account (seal and unwrap), imported once, LRU-cached. */
   private readonly nip44: Nip44KeyRing;
@@ -381,7 +380,6 @@ class Engine implements MarmotEngine {
     this.oob = opts.outOfBandRatchetTree ?? false;
     this.quirks = { ...DEFAULT_QUIRKS, ...(opts.quirks ?? {}) };
     this.cs = cs;
-    this.syncCs = withSyncHashAndKdf(cs);
     const clientConfig: ClientConfig = {
       keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: this.maxPast },
       lifetimeConfig: defaultLifetimeConfig,
@@ -658,13 +656,13 @@ class Engine implements MarmotEngine {
 
   private async epochKeys(state: ClientState): Promise<EpochKeys> {
     const secret = state.keySchedule.exporterSecret;
-    const g = await deriveGroupEventKey(secret, this.syncCs);
+    const g = await deriveGroupEventKey(secret, this.cs);
     if (this.profile !== "R0") {
-      return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: new Uint8Array(0), legacyExporter: new Uint8Array(0), mediaExporter: await deriveMediaExporter(secret, this.syncCs) };
+      return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: new Uint8Array(0), legacyExporter: new Uint8Array(0), mediaExporter: await deriveMediaExporter(secret, this.cs) };
     }
     // R0: one exporter, MLS-Exporter("nostr","nostr",32), keys both the 445 content (as a NIP-44
     // self-conversation key, an ECDH: derived only for R0 engines) and MIP-04 media.
-    const lx = await deriveLegacyGroupEventSecret(secret, this.syncCs);
+    const lx = await deriveLegacyGroupEventSecret(secret, this.cs);
     return { epoch: state.groupContext.epoch, groupEventKey: g, legacyConversationKey: legacyConversationKey(lx), legacyExporter: lx, mediaExporter: lx.slice() };
   }
 
@@ -748,7 +746,7 @@ class Engine implements MarmotEngine {
 
   private async createKeyPackageInner(opts: { relays: string[]; now: number; lastResort?: boolean; d?: Hex }): Promise<NostrEvent> {
     const lastResort = opts.lastResort ?? true;
-    const gen: Parameters<typeof generateMarmotKeyPackage>[0] = { pubkey: this.pubkey, lastResort, now: opts.now };
+    const gen: Parameters<typeof generateMarmotKeyPackage>[0] = { pubkey: this.pubkey, lastResort, now: opts.now, cipherSuite: this.cs };
     if (this.seededRandom) gen.randomBytes = this.rb;
     const { publicPackage, privatePackage } = await generateMarmotKeyPackage(gen);
     const d = opts.d ?? bytesToHex(this.rb(32));
@@ -804,7 +802,7 @@ class Engine implements MarmotEngine {
       };
       if (this.profile === "R0" && data.disappearingMessageSecs !== null) throw new EngineError("GROUP_DATA_PROFILE", "disappearing messages need group data v3 (R1)");
       data.version = groupDataVersionFor(data, this.profile);
-      const gen: Parameters<typeof generateMarmotKeyPackage>[0] = { pubkey: this.pubkey, lastResort: false, now: opts.now };
+      const gen: Parameters<typeof generateMarmotKeyPackage>[0] = { pubkey: this.pubkey, lastResort: false, now: opts.now, cipherSuite: this.cs };
       if (this.seededRandom) gen.randomBytes = this.rb;
       const { publicPackage, privatePackage } = await generateMarmotKeyPackage(gen);
       const groupId = this.rb(32);
@@ -1569,7 +1567,7 @@ class Engine implements MarmotEngine {
     if (!rec) throw new EngineError("GROUP_UNKNOWN", `no group ${groupId.slice(0, 16)}…`);
     const state = rec.state;
     const exporterSecret = state.keySchedule.exporterSecret;
-    const conf = await mlsExporter(exporterSecret, "marmot", utf8.encode("convergence-conformance-v1"), 32, this.syncCs);
+    const conf = await mlsExporter(exporterSecret, "marmot", utf8.encode("convergence-conformance-v1"), 32, this.cs);
     const epochCommitment = bytesToHex(sha256(concatBytes(CONFORMANCE_DOMAIN, new Uint8Array([0]), conf)));
     const req = requiredCapsOf(state);
     const cs = this.cs;
@@ -1654,7 +1652,7 @@ export function mlsStateCopy(engine: MarmotEngine, groupId: Hex): ClientState {
 }
 
 export async function createEngine(opts: EngineOptions): Promise<MarmotEngine & { provideRatchetTree(tree: Uint8Array, now: number): Promise<ProcessOutcome[]> }> {
-  const cs = await getMarmotCiphersuite();
+  const cs = await getEngineCiphersuite();
   await initNostrSigning();
   const engine = new Engine(opts, cs);
   await engine.load();

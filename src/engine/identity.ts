@@ -26,6 +26,7 @@ import {
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { HarnessError } from "../errors.ts";
+import { engineCiphersuite } from "./sync-primitives.ts";
 
 /** MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519, the only Marmot ciphersuite (R0/R1). */
 export const MARMOT_CIPHERSUITE = 1 as const;
@@ -51,7 +52,10 @@ export class IdentityError extends HarnessError {}
 
 let ciphersuitePromise: Promise<CiphersuiteImpl> | undefined;
 
-/** The ts-mls implementation of ciphersuite 0x0001 (created once, then shared). */
+/**
+ * ts-mls's own implementation of ciphersuite 0x0001 (its default providers; created once, then
+ * shared): the reference the engine's provider is tested against, and raw ts-mls in the benchmark.
+ */
 export function getMarmotCiphersuite(): Promise<CiphersuiteImpl> {
   if (ciphersuitePromise === undefined) {
     ciphersuitePromise = getCiphersuiteImpl(MARMOT_CIPHERSUITE_NAME);
@@ -61,6 +65,22 @@ export function getMarmotCiphersuite(): Promise<CiphersuiteImpl> {
     });
   }
   return ciphersuitePromise;
+}
+
+let engineSuitePromise: Promise<CiphersuiteImpl> | undefined;
+
+/**
+ * The suite the engine runs ts-mls on: ciphersuite 0x0001 with synchronous SHA-256/HMAC/HKDF and
+ * OpenSSL Ed25519 with cached key objects (src/engine/sync-primitives.ts), byte-equal to the default.
+ */
+export function getEngineCiphersuite(): Promise<CiphersuiteImpl> {
+  if (engineSuitePromise === undefined) {
+    engineSuitePromise = getMarmotCiphersuite().then(engineCiphersuite);
+    engineSuitePromise.catch(() => {
+      engineSuitePromise = undefined;
+    });
+  }
+  return engineSuitePromise;
 }
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -156,6 +176,8 @@ export interface GenerateKeyPackageOptions {
   now?: number;
   /** Lifetime override. Default: notBefore = now - 1 day, notAfter = now + 90 days (MDK: 3 months). */
   lifetime?: Lifetime;
+  /** The ts-mls suite that makes the keys and signatures (default: the engine's, `getEngineCiphersuite()`). */
+  cipherSuite?: CiphersuiteImpl;
 }
 
 /** 90 days, the KeyPackage lifetime MDK uses. */
@@ -165,7 +187,7 @@ export async function generateMarmotKeyPackage(
   opts: GenerateKeyPackageOptions,
 ): Promise<{ publicPackage: KeyPackage; privatePackage: PrivateKeyPackage }> {
   const credential = makeCredential(opts.pubkey);
-  const cs = await getMarmotCiphersuite();
+  const cs = opts.cipherSuite ?? (await getEngineCiphersuite());
   const rb = opts.randomBytes;
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   const lifetime: Lifetime = opts.lifetime ?? {

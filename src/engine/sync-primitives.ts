@@ -1,21 +1,21 @@
 /**
- * Synchronous primitives for the engine's own derivations beside ts-mls: the MIP exporter keys of every
- * epoch (MLS-Exporter under labels "marmot"/"nostr"), KeyPackageRefs and the KeyPackage signature check
- * of MIP-00 validation.
+ * The engine's cryptographic provider for ts-mls (ciphersuite 0x0001), and the synchronous primitives
+ * it is made of: SHA-256, HMAC and HKDF from @noble/hashes, Ed25519 from Node's OpenSSL. Nothing of MLS
+ * or of the primitives is written here; these are adapters to ts-mls's `Hash`, `Kdf` and `Signature`
+ * interfaces, and ts-mls composes them (key schedule, secret tree, exporters, KeyPackageRefs, every
+ * signature of a commit, GroupInfo, leaf node or KeyPackage).
  *
- * ts-mls's default ciphersuite runs SHA-256, HMAC and HKDF through WebCrypto: each call imports a key
- * object and crosses to the thread pool, which costs ~50–100 µs for inputs of a few dozen bytes, and an
- * Ed25519 verification re-imports the public key every time. Here the same functions come from
- * @noble/hashes (SHA-256, HMAC, HKDF extract/expand, synchronous) and Node's OpenSSL (Ed25519
- * verification, one KeyObject per public key in a small LRU), wrapped in ts-mls's `Hash` and `Kdf`
- * interfaces so that ts-mls's own `mlsExporter` and `makeKeyPackageRef` compose them: nothing of MLS or
- * of the primitives is written here. test/engine/sync-primitives.test.ts proves every output byte-equal
- * to ts-mls's default ciphersuite.
+ * Why: ts-mls's default suite runs SHA-256, HMAC and HKDF through WebCrypto (each call imports a key
+ * object and crosses to the thread pool: ~50–100 µs for inputs of a few dozen bytes), and every Ed25519
+ * signature re-imports the private key from PKCS#8 through OpenSSL's decoder (~0.4 ms here), every
+ * verification the public key. Here the private key objects are kept in a small cache keyed by a
+ * SHA-256 of the key bytes (the secret itself is never a map key), public keys likewise.
  *
- * ts-mls's own group operations (commits, joins, messages) keep the default ciphersuite, as raw ts-mls
- * does in the benchmark.
+ * HPKE, the AEAD and the random source stay ts-mls's own. Every output is byte-equal to the default
+ * suite's (Ed25519 is deterministic, RFC 8032); test/engine/sync-primitives.test.ts proves it, and
+ * test/engine/provider-interop.test.ts runs a group where members on either suite interoperate.
  */
-import { createPublicKey, timingSafeEqual, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, timingSafeEqual, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { extract as hkdfExtract, expand as hkdfExpand } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -23,6 +23,7 @@ import type { CiphersuiteImpl } from "ts-mls";
 
 type HashImpl = CiphersuiteImpl["hash"];
 type KdfImpl = CiphersuiteImpl["kdf"];
+type SignatureImpl = CiphersuiteImpl["signature"];
 
 /** Node's constant-time comparison, which needs equal lengths (a MAC of another length is simply wrong). */
 function sameMac(a: Uint8Array, b: Uint8Array): boolean {
@@ -44,11 +45,11 @@ export const syncHkdfSha256: KdfImpl = {
 };
 
 /**
- * `cs` with its hash and KDF replaced by the synchronous ones: for `mlsExporter` and `makeKeyPackageRef`
- * only (ciphersuite 0x0001). Everything else in the object is `cs`'s own.
+ * The engine's suite: `cs` (ts-mls's default for 0x0001) with its hash, KDF and signature replaced by
+ * the ones of this module. HPKE, AEAD, RNG and `id` are `cs`'s own.
  */
-export function withSyncHashAndKdf(cs: CiphersuiteImpl): CiphersuiteImpl {
-  return { ...cs, hash: syncSha256, kdf: syncHkdfSha256 };
+export function engineCiphersuite(cs: CiphersuiteImpl): CiphersuiteImpl {
+  return { ...cs, hash: syncSha256, kdf: syncHkdfSha256, signature: ed25519Signature };
 }
 
 // DER SubjectPublicKeyInfo header of an Ed25519 public key (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
@@ -85,3 +86,86 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signat
     return false;
   }
 }
+
+// PKCS#8 DER header of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+const SIGN_KEY_CACHE_LIMIT = 1024;
+const signKeyCache = new Map<string, KeyObject>();
+
+function signKeyId(signKey: Uint8Array): string {
+  return createHash("sha256").update(signKey).digest("base64");
+}
+
+function rememberSignKey(id: string, key: KeyObject): void {
+  signKeyCache.set(id, key);
+  if (signKeyCache.size > SIGN_KEY_CACHE_LIMIT) signKeyCache.delete(signKeyCache.keys().next().value as string);
+}
+
+/**
+ * The OpenSSL key object of a ts-mls Ed25519 signing key, which is either the raw 32-byte seed or its
+ * PKCS#8 DER encoding (what WebCrypto exports), as ts-mls's own signer accepts. A key that does not
+ * parse throws, as ts-mls's signer does.
+ */
+function ed25519PrivateKey(signKey: Uint8Array): KeyObject {
+  const id = signKeyId(signKey);
+  let key = signKeyCache.get(id);
+  if (key !== undefined) {
+    signKeyCache.delete(id);
+    signKeyCache.set(id, key);
+    return key;
+  }
+  let der: Uint8Array = signKey;
+  if (signKey.length === 32) {
+    der = new Uint8Array(ED25519_PKCS8_PREFIX.length + 32);
+    der.set(ED25519_PKCS8_PREFIX);
+    der.set(signKey, ED25519_PKCS8_PREFIX.length);
+  }
+  key = createPrivateKey({ key: Buffer.from(der.buffer, der.byteOffset, der.byteLength), format: "der", type: "pkcs8" });
+  if (key.asymmetricKeyType !== "ed25519") throw new TypeError(`not an Ed25519 private key (${key.asymmetricKeyType ?? "unknown type"})`);
+  rememberSignKey(id, key);
+  return key;
+}
+
+/** Ed25519 signature (RFC 8032, through OpenSSL): the same 64 bytes as ts-mls's default signer. */
+export function signEd25519(signKey: Uint8Array, message: Uint8Array): Uint8Array {
+  const sig = nodeSign(null, message, ed25519PrivateKey(signKey));
+  return new Uint8Array(sig.buffer, sig.byteOffset, sig.byteLength);
+}
+
+function base64UrlBytes(s: string | undefined): Uint8Array {
+  const b = Buffer.from(s ?? "", "base64url");
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * A fresh Ed25519 key pair from OpenSSL's generator: `signKey` is the 32-byte seed (the form ts-mls
+ * takes from a raw key), `publicKey` the 32-byte public key. The key object is cached for its signatures.
+ */
+export function generateEd25519(): { signKey: Uint8Array; publicKey: Uint8Array } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const jwk = privateKey.export({ format: "jwk" });
+  const signKey = base64UrlBytes(jwk.d);
+  const publicKey = base64UrlBytes(jwk.x);
+  if (signKey.length !== 32 || publicKey.length !== 32) throw new Error("OpenSSL returned an Ed25519 key of an unexpected size");
+  rememberSignKey(signKeyId(signKey), privateKey);
+  return { signKey, publicKey };
+}
+
+/** Ed25519 in ts-mls's Signature interface. */
+export const ed25519Signature: SignatureImpl = {
+  sign: (signKey: Uint8Array, message: Uint8Array) => {
+    try {
+      return Promise.resolve(signEd25519(signKey, message));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
+  verify: (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => Promise.resolve(verifyEd25519(publicKey, message, signature)),
+  keygen: () => {
+    try {
+      return Promise.resolve(generateEd25519());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
+};

@@ -1,13 +1,13 @@
 /**
- * The engine's synchronous SHA-256 / HKDF / Ed25519 (src/engine/sync-primitives.ts) against ts-mls's
- * default ciphersuite 0x0001: byte-equal digests, MACs, HKDF outputs, MLS exporter keys and
- * KeyPackageRefs, and the same verification verdicts.
+ * The engine's provider for ts-mls (src/engine/sync-primitives.ts) against ts-mls's default
+ * ciphersuite 0x0001: byte-equal digests, MACs, HKDF outputs, MLS exporter keys, KeyPackageRefs and
+ * Ed25519 signatures, and the same verification verdicts.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { makeKeyPackageRef, mlsExporter } from "ts-mls";
 import { getMarmotCiphersuite, generateMarmotKeyPackage } from "../../src/engine/identity.ts";
-import { syncHkdfSha256, syncSha256, verifyEd25519, withSyncHashAndKdf } from "../../src/engine/sync-primitives.ts";
+import { ed25519Signature, engineCiphersuite, generateEd25519, signEd25519, syncHkdfSha256, syncSha256, verifyEd25519 } from "../../src/engine/sync-primitives.ts";
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
 
@@ -46,7 +46,7 @@ describe("sync primitives are byte-equal to ts-mls's default ciphersuite", () =>
 
   it("MLS exporter keys and KeyPackageRefs", async () => {
     const cs = await getMarmotCiphersuite();
-    const sync = withSyncHashAndKdf(cs);
+    const sync = engineCiphersuite(cs);
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom("marmot", "nostr"), bytes(40), async (secret, label, context) => {
         expect(await mlsExporter(secret, label, context, 32, sync)).toEqual(await mlsExporter(secret, label, context, 32, cs));
@@ -78,5 +78,60 @@ describe("sync primitives are byte-equal to ts-mls's default ciphersuite", () =>
       // Not a point on the curve: refused, not thrown.
       expect(verifyEd25519(new Uint8Array(32).fill(0xff), msg, sig)).toBe(false);
     }
+  });
+
+  it("Ed25519 signatures are the default signer's bytes, for PKCS#8 and raw-seed keys, on a cold and a warm key cache", async () => {
+    const cs = await getMarmotCiphersuite();
+    await fc.assert(
+      fc.asyncProperty(bytes(600), fc.boolean(), async (msg, pkcs8) => {
+        const pair = pkcs8 ? await cs.signature.keygen() : generateEd25519();
+        const expected = await cs.signature.sign(pair.signKey, msg);
+        expect(signEd25519(pair.signKey, msg)).toEqual(expected); // cold (PKCS#8) or cached at keygen (seed)
+        expect(signEd25519(pair.signKey, msg)).toEqual(expected); // warm
+        expect(await ed25519Signature.sign(pair.signKey, msg)).toEqual(expected);
+        expect(await ed25519Signature.verify(pair.publicKey, msg, expected)).toBe(true);
+        expect(await cs.signature.verify(pair.publicKey, msg, expected)).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("the key cache follows the bytes, not the array: an array refilled with another key signs with that key", async () => {
+    const cs = await getMarmotCiphersuite();
+    const a = generateEd25519();
+    const b = generateEd25519();
+    const key = a.signKey.slice();
+    const msg = new TextEncoder().encode("which key?");
+    expect(verifyEd25519(a.publicKey, msg, signEd25519(key, msg))).toBe(true);
+    key.set(b.signKey);
+    const sig = signEd25519(key, msg);
+    expect(verifyEd25519(b.publicKey, msg, sig)).toBe(true);
+    expect(verifyEd25519(a.publicKey, msg, sig)).toBe(false);
+    expect(sig).toEqual(await cs.signature.sign(b.signKey, msg));
+  });
+
+  it("keygen gives a 32-byte seed and its public key; malformed signing keys are refused as ts-mls refuses them", async () => {
+    const cs = await getMarmotCiphersuite();
+    const { signKey, publicKey } = await ed25519Signature.keygen();
+    expect(signKey.length).toBe(32);
+    expect(publicKey.length).toBe(32);
+    const msg = new Uint8Array([1, 2, 3]);
+    // ts-mls's default signer takes the same seed (wrapped in PKCS#8) and yields the same signature.
+    expect(await cs.signature.sign(signKey, msg)).toEqual(await ed25519Signature.sign(signKey, msg));
+    for (const bad of [new Uint8Array(0), new Uint8Array(31), new Uint8Array(48).fill(7)]) {
+      await expect(ed25519Signature.sign(bad, msg)).rejects.toThrow();
+      await expect(cs.signature.sign(bad, msg)).rejects.toThrow();
+    }
+  });
+
+  it("the engine suite keeps ts-mls's HPKE, AEAD, RNG and id", async () => {
+    const cs = await getMarmotCiphersuite();
+    const e = engineCiphersuite(cs);
+    expect(e.hpke).toBe(cs.hpke);
+    expect(e.rng).toBe(cs.rng);
+    expect(e.id).toBe(cs.id);
+    expect(e.hash).toBe(syncSha256);
+    expect(e.kdf).toBe(syncHkdfSha256);
+    expect(e.signature).toBe(ed25519Signature);
   });
 });
