@@ -15,6 +15,7 @@
 import "../platform/install-base64.ts";
 import { initNostrSigning } from "./nostr-signing.ts";
 import { syncSha256 } from "./sync-primitives.ts";
+import { seededCiphersuite } from "./seeded-suite.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
@@ -331,6 +332,7 @@ class Engine implements MarmotEngine {
   private readonly storage: EngineStorage;
   private readonly rb: (n: number) => Uint8Array;
   private readonly seededRandom: boolean;
+  private readonly signRandom: ((n: number) => Uint8Array) | undefined;
   private readonly clientName: string | undefined;
   private readonly maxPast: number;
   private readonly oob: boolean;
@@ -374,19 +376,22 @@ class Engine implements MarmotEngine {
     this.seen = new SeenEvents(this.storage, { maxEntries: MAX_SEEN });
     this.seededRandom = opts.randomBytes !== undefined;
     this.rb = opts.randomBytes ?? ((n) => crypto.getRandomValues(new Uint8Array(n)));
+    // Seeded engines also draw their BIP-340 aux bytes from the seed, so that their events are byte-identical run to run.
+    this.signRandom = this.seededRandom ? this.rb : undefined;
     this.clientName = opts.clientName;
     this.maxPast = opts.maxPastEpochs ?? 5;
     if (!Number.isInteger(this.maxPast) || this.maxPast < 1) throw new EngineError("ENGINE_BAD_OPTION", "maxPastEpochs must be a positive integer");
     this.oob = opts.outOfBandRatchetTree ?? false;
     this.quirks = { ...DEFAULT_QUIRKS, ...(opts.quirks ?? {}) };
-    this.cs = cs;
+    // A seeded engine draws ts-mls's randomness from the same source (seeded-suite.ts): one seed, one byte stream.
+    this.cs = this.seededRandom ? seededCiphersuite(cs, this.rb) : cs;
     const clientConfig: ClientConfig = {
       keyRetentionConfig: { ...defaultKeyRetentionConfig, retainKeysForEpochs: this.maxPast },
       lifetimeConfig: defaultLifetimeConfig,
       keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
       paddingConfig: defaultPaddingConfig,
     };
-    this.ctx = { cipherSuite: cs, authService: marmotAuthService, clientConfig };
+    this.ctx = { cipherSuite: this.cs, authService: marmotAuthService, clientConfig };
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -690,6 +695,7 @@ class Engine implements MarmotEngine {
     const secs = rec.data.disappearingMessageSecs;
     const params: Parameters<typeof buildGroupEvent>[0] = { content, nostrGroupId: rec.data.nostrGroupId, ephemeralSecretKey: this.freshEphemeralKey(), now, profile: this.profile };
     if (secs !== null && secs > 0n) params.expiration = now + Number(secs);
+    if (this.signRandom) params.signAux = this.signRandom(32);
     return buildGroupEvent(params);
   }
 
@@ -762,6 +768,7 @@ class Engine implements MarmotEngine {
       protectedTag: this.quirks.protectedKeyPackages,
     };
     if (this.clientName !== undefined) params.client = this.clientName;
+    if (this.signRandom) params.randomBytes = this.signRandom;
     const event = await buildKeyPackageEvent(params);
     const ref = bytesToHex(await makeKeyPackageRef(publicPackage, syncSha256));
     const kp: StoredKeyPackage = { ref, eventId: event.id, kind, relays: [...opts.relays], lastResort, publicPackage, privatePackage };
@@ -772,11 +779,11 @@ class Engine implements MarmotEngine {
   }
 
   keyPackageRelayList(relays: string[], now: number): NostrEvent {
-    return buildKeyPackageRelayListEvent(this.sk, relays, now);
+    return buildKeyPackageRelayListEvent(this.sk, relays, now, this.signRandom);
   }
 
   deleteKeyPackage(event: NostrEvent, now: number): NostrEvent {
-    return buildKeyPackageDeletionEvent(this.sk, event, now);
+    return buildKeyPackageDeletionEvent(this.sk, event, now, this.signRandom);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -934,7 +941,7 @@ class Engine implements MarmotEngine {
         if (this.clientName !== undefined) rp.client = this.clientName;
         if (tags.treeHash !== undefined) rp.treeHash = tags.treeHash;
         const rumor = buildWelcomeRumor(rp);
-        const seal = sealRumor(rumor, this.sk, inv.pubkey, now, this.rb, this.nip44);
+        const seal = sealRumor(rumor, this.sk, inv.pubkey, now, this.rb, this.nip44, this.signRandom);
         const sizes = welcomePlaintextSizes(rumor, seal);
         const biggest = Math.max(sizes.rumorBytes, sizes.sealBytes);
         if (biggest > NIP44_MAX_PLAINTEXT) {
@@ -1054,7 +1061,7 @@ class Engine implements MarmotEngine {
       }
       // The pending record already encoded the new state: written again as the group state, not re-encoded.
       await this.advance(rec, rec.state, p.newState, { eventId: p.event.id, createdAt: p.event.created_at }, p.newStateBytes);
-      const welcomes = p.welcomes.map((w) => wrapSeal(w.seal, w.recipient, p.now, this.rb));
+      const welcomes = p.welcomes.map((w) => wrapSeal(w.seal, w.recipient, p.now, this.rb, this.signRandom));
       const conf: CommitConfirmation = { groupId: p.groupId, epoch: rec.state.groupContext.epoch, welcomes };
       if (p.oobTree !== undefined) {
         conf.outOfBandTrees = Object.fromEntries(p.welcomes.map((w) => [w.recipient, p.oobTree as Uint8Array]));
@@ -1535,7 +1542,7 @@ class Engine implements MarmotEngine {
     } else if (kp.kind === 443 && !kp.lastResort) {
       // R0: a consumed single-use KeyPackage is deleted (NIP-09) rather than rotated.
       const stub = { id: kp.eventId, kind: 443, pubkey: this.pubkey, tags: [], content: "", created_at: 0, sig: "" } as NostrEvent;
-      followUps.push(buildKeyPackageDeletionEvent(this.sk, stub, Math.max(now, unwrapped.rumor.created_at) + 1));
+      followUps.push(buildKeyPackageDeletionEvent(this.sk, stub, Math.max(now, unwrapped.rumor.created_at) + 1, this.signRandom));
     }
     // A legacy (443) last-resort KeyPackage has no replacement under the same slot: it stays usable
     // (R0: "delete the KeyPackage unless it is last resort"). Everything else is consumed here.

@@ -70,21 +70,24 @@ function jitter(now: number, randomBytes: RandomBytes): number {
   return now - (n % TWO_DAYS);
 }
 
-/** Kind-13 seal of the rumor, signed by the sender's account key (`keys`: the sender's key ring, to reuse its keys). */
-export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPubkey: Hex, now: number, randomBytes: RandomBytes, keys?: Nip44KeyRing): NostrEvent {
+/**
+ * Kind-13 seal of the rumor, signed by the sender's account key (`keys`: the sender's key ring, to reuse
+ * its keys; `signRandom`: where the BIP-340 aux bytes come from, for reproducible signatures; default CSPRNG).
+ */
+export function sealRumor(rumor: Rumor, senderSecretKey: Uint8Array, recipientPubkey: Hex, now: number, randomBytes: RandomBytes, keys?: Nip44KeyRing, signRandom?: RandomBytes): NostrEvent {
   const ck = keys ? keys.conversationKey(recipientPubkey) : conversationKey(senderSecretKey, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(rumor), ck, randomBytes(32));
   const createdAt = jitter(now, randomBytes);
-  return signNostrEvent({ kind: SEAL_KIND, created_at: createdAt, tags: [], content }, senderSecretKey) as NostrEvent;
+  return signNostrEvent({ kind: SEAL_KIND, created_at: createdAt, tags: [], content }, senderSecretKey, signRandom?.(32)) as NostrEvent;
 }
 
-/** Kind-1059 gift wrap of a seal, signed by a fresh key, `p` = recipient. */
-export function wrapSeal(seal: NostrEvent, recipientPubkey: Hex, now: number, randomBytes: RandomBytes): NostrEvent {
+/** Kind-1059 gift wrap of a seal, signed by a fresh key, `p` = recipient (`signRandom`: as for sealRumor). */
+export function wrapSeal(seal: NostrEvent, recipientPubkey: Hex, now: number, randomBytes: RandomBytes, signRandom?: RandomBytes): NostrEvent {
   const eph = randomSecretKey(randomBytes);
   const ck = conversationKey(eph, recipientPubkey);
   const content = nip44Encrypt(JSON.stringify(seal), ck, randomBytes(32));
   const createdAt = jitter(now, randomBytes);
-  return signNostrEvent({ kind: GIFT_WRAP_KIND, created_at: createdAt, tags: [["p", recipientPubkey]], content }, eph) as NostrEvent;
+  return signNostrEvent({ kind: GIFT_WRAP_KIND, created_at: createdAt, tags: [["p", recipientPubkey]], content }, eph, signRandom?.(32)) as NostrEvent;
 }
 
 /** Byte sizes that NIP-44 must carry for one Welcome: the rumor JSON (seal plaintext) and the seal JSON (wrap plaintext). */

@@ -192,6 +192,8 @@ export interface BuildGroupEventParams {
   profile: ProtocolProfile;
   /** NIP-40 expiration (Unix seconds), e.g. now + disappearing secs. */
   expiration?: number;
+  /** BIP-340 aux bytes (32) for a reproducible signature; default CSPRNG. */
+  signAux?: Uint8Array;
 }
 
 export function buildGroupEvent(p: BuildGroupEventParams): NostrEvent {
@@ -199,7 +201,7 @@ export function buildGroupEvent(p: BuildGroupEventParams): NostrEvent {
   const tags: string[][] = [["h", bytesToHex(p.nostrGroupId)]];
   if (p.profile === "R1") tags.push(["encoding", "base64"]);
   if (p.expiration !== undefined) tags.push(["expiration", String(p.expiration)]);
-  return signNostrEvent({ kind: GROUP_EVENT_KIND, created_at: p.now, tags, content: p.content }, p.ephemeralSecretKey) as NostrEvent;
+  return signNostrEvent({ kind: GROUP_EVENT_KIND, created_at: p.now, tags, content: p.content }, p.ephemeralSecretKey, p.signAux) as NostrEvent;
 }
 
 export interface GroupEventEnvelope {
