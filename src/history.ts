@@ -186,12 +186,13 @@ export function serializeHistory(entries: readonly HistoryEntry[]): string {
 }
 
 /**
- * Digest of a history. "exact" hashes the canonical JSONL byte for byte. "structural" (default)
- * first replaces every long hex value (event ids, keys, signatures, commitments) by the order in
- * which it first appears and every event content by its length: MLS itself draws fresh randomness
- * (HPKE encapsulation, path secrets) that a seed does not reach, so the same seed gives the same
- * structure (who did what, when, in which order, with what outcome, with what sizes) but not the
- * same ciphertext bytes.
+ * Digest of a history. "exact" hashes the canonical JSONL byte for byte: seeded engines draw every
+ * random byte from the seed (MLS's rng and HPKE encapsulation included), so the same seed gives the
+ * same exact digest, except where a real loopback server's port enters the traffic (a Blossom URL in
+ * a media message) or a foreign peer draws its own randomness. "structural" (default) first replaces
+ * every long hex value (event ids, keys, signatures, commitments) by the order in which it first
+ * appears, every event content by its length and loopback ports by a placeholder: the same structure
+ * (who did what, when, in which order, with what outcome, with what sizes) whatever the bytes.
  */
 export function historyDigest(entries: readonly HistoryEntry[], mode: "structural" | "exact" = "structural"): string {
   const text = mode === "exact" ? serializeHistory(entries) : serializeHistory(normalizeHistory(entries));

@@ -1,7 +1,9 @@
 /**
  * Replaying a capsule: run its scenario again with its seed and say whether the failure came back.
  * "Reproduced" means the same verdict with the same failing checks and steps; "identical" means
- * the new history has the same digest as the recorded schedule (the run was replayed exactly).
+ * the new history has the same structural digest as the recorded schedule (the same steps, outcomes
+ * and sizes in the same order); "byteIdentical" that it is the same byte for byte (every event,
+ * id and signature: what seeded engines give unless a loopback port or a foreign peer enters).
  */
 import type { RunOutcome } from "../scenarios/runner.ts";
 import { readCapsule, type Capsule } from "./capsule.ts";
@@ -13,6 +15,7 @@ export interface ReplayOutcome {
   result: ScenarioResult;
   reproduced: boolean;
   identical: boolean;
+  byteIdentical: boolean;
   /** One line for people. */
   explanation: string;
 }
@@ -53,9 +56,13 @@ export async function replayCapsule(
   if (opts.judge) result = addChecks(result, await opts.judge(capsule, outcome));
   // The structural digest sorts keys, so the in-memory history digests as its JSONL trace did.
   const identical = capsule.schedule.length > 0 && outcome.history.digest() === capsule.digest;
+  const byteIdentical = identical && outcome.history.digest("exact") === capsule.exactDigest;
   const { reproduced, why } = compareRuns(capsule.result, result);
-  const explanation = reproduced
-    ? `reproduced: ${why}${identical ? "; history identical to the capsule's schedule" : "; history differs from the capsule's schedule"}`
-    : `did not reproduce: ${why}`;
-  return { capsule, result, reproduced, identical, explanation };
+  const sameness = byteIdentical
+    ? "; history identical to the capsule's schedule, byte for byte"
+    : identical
+      ? "; history identical to the capsule's schedule in structure (not byte for byte)"
+      : "; history differs from the capsule's schedule";
+  const explanation = reproduced ? `reproduced: ${why}${sameness}` : `did not reproduce: ${why}`;
+  return { capsule, result, reproduced, identical, byteIdentical, explanation };
 }

@@ -77,7 +77,8 @@ describe("runScenarioSet with the real runner", () => {
     const replay = await replayCapsule(bad.capsuleDir!, { run: realRun });
     expect(replay.reproduced).toBe(true);
     expect(replay.identical).toBe(true);
-    expect(replay.explanation).toMatch(/^reproduced: same verdict \(fail\)/);
+    expect(replay.byteIdentical).toBe(true);
+    expect(replay.explanation).toMatch(/^reproduced: same verdict \(fail\).*byte for byte$/);
   });
 
   it("refuses an item that cannot run, and an invalid scenario, with exit code 2 and without running it", async () => {
