@@ -199,6 +199,37 @@ export function historyDigest(entries: readonly HistoryEntry[], mode: "structura
   return bytesToHex(sha256(utf8ToBytes(text)));
 }
 
+/** Where two histories first differ (`mode` as for historyDigest); undefined when they do not. */
+export interface HistoryDivergence {
+  /** Index into both lists of the first entry that differs (or where one list ends). */
+  index: number;
+  mode: "structural" | "exact";
+  /** The entries at that index (absent on the side that ended). */
+  recorded?: HistoryEntry;
+  replayed?: HistoryEntry;
+}
+
+export function firstDivergence(recorded: readonly HistoryEntry[], replayed: readonly HistoryEntry[], mode: "structural" | "exact" = "structural"): HistoryDivergence | undefined {
+  const a = mode === "exact" ? recorded : normalizeHistory(recorded);
+  const b = mode === "exact" ? replayed : normalizeHistory(replayed);
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x !== undefined && y !== undefined && canonicalJson(x) === canonicalJson(y)) continue;
+    const d: HistoryDivergence = { index: i, mode };
+    if (recorded[i] !== undefined) d.recorded = recorded[i];
+    if (replayed[i] !== undefined) d.replayed = replayed[i];
+    return d;
+  }
+  return undefined;
+}
+
+/** One line naming an entry: `#seq actor op/type`. */
+export function describeEntry(e: HistoryEntry | undefined): string {
+  return e === undefined ? "(end of history)" : `#${e.seq} ${e.actor} ${e.op}/${e.type}`;
+}
+
 const LONG_HEX = /^[0-9a-f]{32,}$/;
 
 /** The history with random-looking values replaced by first-appearance ordinals (see historyDigest). */

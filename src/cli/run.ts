@@ -323,7 +323,7 @@ export function register(program: Command): void {
         },
       });
       progress?.finish();
-      if (o.json) console.log(toJson({ dir, reproduced: out.reproduced, identical: out.identical, byteIdentical: out.byteIdentical, explanation: out.explanation, result: out.result }));
+      if (o.json) console.log(toJson({ dir, reproduced: out.reproduced, identical: out.identical, byteIdentical: out.byteIdentical, divergence: out.divergence, explanation: out.explanation, result: out.result }));
       else console.log(`${out.capsule.scenario.name} (seed ${out.capsule.seed}): ${out.explanation}`);
       process.exitCode = out.reproduced ? 0 : 1;
     });

@@ -5,6 +5,7 @@
  * and sizes in the same order); "byteIdentical" that it is the same byte for byte (every event,
  * id and signature: what seeded engines give unless a loopback port or a foreign peer enters).
  */
+import { describeEntry, firstDivergence, type HistoryDivergence } from "../history.ts";
 import type { RunOutcome } from "../scenarios/runner.ts";
 import { readCapsule, type Capsule } from "./capsule.ts";
 import { addChecks, type RunFn } from "./run-set.ts";
@@ -16,6 +17,8 @@ export interface ReplayOutcome {
   reproduced: boolean;
   identical: boolean;
   byteIdentical: boolean;
+  /** Where the new history first departs from the capsule's schedule: in structure if it does, else byte for byte. */
+  divergence?: HistoryDivergence;
   /** One line for people. */
   explanation: string;
 }
@@ -58,11 +61,15 @@ export async function replayCapsule(
   const identical = capsule.schedule.length > 0 && outcome.history.digest() === capsule.digest;
   const byteIdentical = identical && outcome.history.digest("exact") === capsule.exactDigest;
   const { reproduced, why } = compareRuns(capsule.result, result);
+  const divergence = capsule.schedule.length === 0 || byteIdentical ? undefined : firstDivergence(capsule.schedule, outcome.history.entries, identical ? "exact" : "structural");
+  const at = divergence ? ` from entry ${divergence.index} (recorded ${describeEntry(divergence.recorded)}, replayed ${describeEntry(divergence.replayed)})` : "";
   const sameness = byteIdentical
     ? "; history identical to the capsule's schedule, byte for byte"
     : identical
-      ? "; history identical to the capsule's schedule in structure (not byte for byte)"
-      : "; history differs from the capsule's schedule";
-  const explanation = reproduced ? `reproduced: ${why}${sameness}` : `did not reproduce: ${why}`;
-  return { capsule, result, reproduced, identical, byteIdentical, explanation };
+      ? `; history identical to the capsule's schedule in structure, its bytes differ${at}`
+      : `; history differs from the capsule's schedule${at}`;
+  const explanation = reproduced ? `reproduced: ${why}${sameness}` : `did not reproduce: ${why}${capsule.schedule.length > 0 && !identical ? `; history departs${at}` : ""}`;
+  const out: ReplayOutcome = { capsule, result, reproduced, identical, byteIdentical, explanation };
+  if (divergence) out.divergence = divergence;
+  return out;
 }

@@ -78,7 +78,31 @@ describe("runScenarioSet with the real runner", () => {
     expect(replay.reproduced).toBe(true);
     expect(replay.identical).toBe(true);
     expect(replay.byteIdentical).toBe(true);
+    expect(replay.divergence).toBeUndefined();
     expect(replay.explanation).toMatch(/^reproduced: same verdict \(fail\).*byte for byte$/);
+
+    // The same replay against a schedule with one event's bytes changed (same length: same structure)
+    // names that entry as where the bytes part; with an entry dropped, where the structure parts.
+    const schedulePath = join(bad.capsuleDir!, "schedule.jsonl");
+    const original = await readFile(schedulePath, "utf8");
+    const lines0 = original.trimEnd().split("\n");
+    const at = lines0.findIndex((l) => l.includes('"op":"event"') && /"sig":"[0-9a-f]{128}"/.test(l));
+    expect(at).toBeGreaterThan(0);
+    lines0[at] = lines0[at]!.replace(/"sig":"([0-9a-f])/, (_m, c: string) => `"sig":"${c === "0" ? "1" : "0"}`);
+    await writeFile(schedulePath, lines0.join("\n") + "\n");
+    const bytesDiffer = await replayCapsule(bad.capsuleDir!, { run: realRun });
+    expect(bytesDiffer.reproduced).toBe(true);
+    expect(bytesDiffer.identical).toBe(true);
+    expect(bytesDiffer.byteIdentical).toBe(false);
+    expect(bytesDiffer.divergence).toMatchObject({ index: at, mode: "exact" });
+    expect(bytesDiffer.explanation).toMatch(new RegExp(`its bytes differ from entry ${at} \\(recorded #\\d+ \\w+ event/`));
+    const dropped = original.trimEnd().split("\n");
+    dropped.splice(at, 1);
+    await writeFile(schedulePath, dropped.join("\n") + "\n");
+    const structureDiffers = await replayCapsule(bad.capsuleDir!, { run: realRun });
+    expect(structureDiffers.identical).toBe(false);
+    expect(structureDiffers.divergence).toMatchObject({ index: at, mode: "structural" });
+    expect(structureDiffers.explanation).toMatch(/history differs from the capsule's schedule from entry/);
   });
 
   it("refuses an item that cannot run, and an invalid scenario, with exit code 2 and without running it", async () => {
