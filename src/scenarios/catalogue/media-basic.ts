@@ -1,5 +1,5 @@
 import { scenario } from "../builder.ts";
-import type { CatalogueEntry } from "./types.ts";
+import { param, type CatalogueEntry } from "./types.ts";
 
 /** Encrypted files (MIP-04) over an in-process Blossom server on 127.0.0.1. */
 export const mediaBasic: CatalogueEntry = {
@@ -9,7 +9,7 @@ export const mediaBasic: CatalogueEntry = {
   small: { bytes: 20_000 },
   tags: ["core", "media"],
   build: (p, seed = "1") => {
-    const bytes = p?.bytes ?? 200_000;
+    const bytes = param(p, mediaBasic.defaults, "bytes");
     return scenario("media-basic", mediaBasic.description)
       .seed(seed)
       .params({ bytes })
