@@ -8,8 +8,9 @@
  * Why: ts-mls's default suite runs SHA-256, HMAC and HKDF through WebCrypto (each call imports a key
  * object and crosses to the thread pool: ~50–100 µs for inputs of a few dozen bytes), and every Ed25519
  * signature re-imports the private key from PKCS#8 through OpenSSL's decoder (~0.4 ms here), every
- * verification the public key. Here the private key objects are kept in a small cache keyed by a
- * SHA-256 of the key bytes (the secret itself is never a map key), public keys likewise.
+ * verification the public key. Here the private key objects are kept in a bounded cache keyed by a
+ * SHA-256 of the key bytes (the secret itself is never a map key), public key objects in one keyed by
+ * the key's hex.
  *
  * HPKE, the AEAD and the random source stay ts-mls's own. Every output is byte-equal to the default
  * suite's (Ed25519 is deterministic, RFC 8032); test/engine/sync-primitives.test.ts proves it, and
