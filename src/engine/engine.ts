@@ -16,6 +16,7 @@ import "../platform/install-base64.ts";
 import { initNostrSigning } from "./nostr-signing.ts";
 import { syncSha256 } from "./sync-primitives.ts";
 import { seededCiphersuite } from "./seeded-suite.ts";
+import { createHash } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import { getPublicKey } from "nostr-tools/pure";
@@ -114,7 +115,7 @@ import {
   tryDecryptContentR0,
   tryDecryptContentR1,
 } from "./mip03-group-events.ts";
-import { Nip44KeyRing } from "./nip44-conversation.ts";
+import { isValidSecretKey, Nip44KeyRing } from "./nip44-conversation.ts";
 import { RecentSet, SeenEvents } from "./seen-events.ts";
 import { MemoryStorage } from "./storage-memory.ts";
 import type { EngineStorage } from "./storage.ts";
@@ -314,8 +315,16 @@ function commitWins(a: { createdAt: number; eventId: Hex }, b: { createdAt: numb
   return a.eventId < b.eventId;
 }
 
+/** The last content hash computed per event object (a received event is hashed for dedup, then again when marked seen). */
+const contentHashes = new WeakMap<object, { content: string; hash: Hex }>();
+
+/** SHA-256 (OpenSSL) of the event's content, for content dedup. */
 function contentHash(event: NostrEvent): Hex {
-  return bytesToHex(sha256(utf8.encode(event.content)));
+  const known = contentHashes.get(event);
+  if (known !== undefined && known.content === event.content) return known.hash;
+  const hash = createHash("sha256").update(event.content, "utf8").digest("hex");
+  contentHashes.set(event, { content: event.content, hash });
+  return hash;
 }
 
 function rejection(e: unknown, eventId: Hex, groupId?: Hex): Outcome {
@@ -648,7 +657,7 @@ class Engine implements MarmotEngine {
     for (let i = 0; i < 16; i++) {
       const sk = this.rb(32);
       // A valid secp256k1 scalar is in [1, n-1]; the chance of drawing anything else is ~2^-128.
-      if (sk.every((b) => b === 0) || sk.every((b) => b === 0xff)) continue;
+      if (!isValidSecretKey(sk)) continue;
       const tag = bytesToHex(sha256(sk));
       if (this.usedEphemeral.has(tag)) {
         throw new EngineError("EPHEMERAL_KEY_REUSE", "randomBytes produced a 445 signing key that was already used; refusing to reuse it");
