@@ -29,6 +29,14 @@ export interface EngineOptions {
   outOfBandRatchetTree?: boolean;
   /** Quirks that reproduce known-bad client behaviour on purpose (all off by default). */
   quirks?: Partial<EngineQuirks>;
+  /**
+   * The primitives ts-mls runs on: "engine" (default: synchronous SHA-256/HKDF and OpenSSL Ed25519,
+   * src/engine/sync-primitives.ts) or "ts-mls" (ts-mls's own default providers). Both give the same
+   * bytes; "ts-mls" is the reference, to rule the adapters out when chasing a bug. Default: the
+   * environment variable MARMOT_MLS_PROVIDERS if set (so a whole run, worker threads and engine peers
+   * included, can be switched), else "engine".
+   */
+  mlsProviders?: "engine" | "ts-mls";
 }
 
 export interface EngineQuirks {

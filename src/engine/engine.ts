@@ -83,7 +83,7 @@ import type {
   PendingCommit,
   ProcessOutcome,
 } from "./api.ts";
-import { generateMarmotKeyPackage, getEngineCiphersuite, identityOfCredential, marmotAuthService, PROPOSAL_SELF_REMOVE, EXT_MARMOT_GROUP_DATA } from "./identity.ts";
+import { generateMarmotKeyPackage, getEngineCiphersuite, getMarmotCiphersuite, identityOfCredential, marmotAuthService, PROPOSAL_SELF_REMOVE, EXT_MARMOT_GROUP_DATA } from "./identity.ts";
 import { buildKeyPackageDeletionEvent, buildKeyPackageEvent, buildKeyPackageRelayListEvent, parseKeyPackageEvent } from "./mip00-keypackages.ts";
 import { groupDataVersionFor, makeGroupDataExtension, makeRequiredCapabilities, readGroupDataExtension } from "./mip01-group-data.ts";
 import {
@@ -1668,7 +1668,13 @@ export function mlsStateCopy(engine: MarmotEngine, groupId: Hex): ClientState {
 }
 
 export async function createEngine(opts: EngineOptions): Promise<MarmotEngine & { provideRatchetTree(tree: Uint8Array, now: number): Promise<ProcessOutcome[]> }> {
-  const cs = await getEngineCiphersuite();
+  const fromEnv = process.env.MARMOT_MLS_PROVIDERS;
+  const providers = opts.mlsProviders ?? (fromEnv === undefined || fromEnv === "" ? "engine" : fromEnv);
+  if (providers !== "engine" && providers !== "ts-mls") {
+    const where = opts.mlsProviders !== undefined ? "mlsProviders" : "MARMOT_MLS_PROVIDERS";
+    throw new EngineError("ENGINE_BAD_OPTION", `${where} must be "engine" or "ts-mls", got ${JSON.stringify(providers)}`);
+  }
+  const cs = providers === "engine" ? await getEngineCiphersuite() : await getMarmotCiphersuite();
   await initNostrSigning();
   const engine = new Engine(opts, cs);
   await engine.load();

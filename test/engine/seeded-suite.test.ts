@@ -49,51 +49,61 @@ describe("seeded ts-mls suite", () => {
     expect(() => seededCiphersuite({ ...def, id: 3 }, streamOf("r"))).toThrow(/0x0001/);
   });
 
+  // A three-member story through the engine: invite, joins (KeyPackage rotation), messages, a
+  // self-update, a removal and its re-key; every event it publishes, serialised.
+  const story = async (seed: string, mlsProviders: "engine" | "ts-mls" = "engine"): Promise<string[]> => {
+    const sk = (who: string): Uint8Array => createRng(`${seed}/${who}/sk`).bytes(32);
+    const mk = (who: string) => createEngine({ secretKey: sk(who), randomBytes: streamOf(`${seed}/${who}`), mlsProviders });
+    const alice = await mk("alice");
+    const bob = await mk("bob");
+    const carol = await mk("carol");
+    let now = 1_800_000_000;
+    const ids: string[] = [];
+    const out = (...evs: NostrEvent[]): void => void ids.push(...evs.map((e) => JSON.stringify(e)));
+    const g = await alice.createGroup({ name: "seeded", relays: RELAYS, now: now++ });
+    const kps = [await bob.createKeyPackage({ relays: RELAYS, now }), await carol.createKeyPackage({ relays: RELAYS, now })];
+    out(...kps);
+    const inv = await alice.inviteMembers(g.groupId, kps, now++);
+    const conf = await alice.confirmCommit(inv.id);
+    out(inv.event, ...conf.welcomes);
+    for (const [e, w] of [[bob, conf.welcomes.find((x) => x.tags.some((t) => t[1] === bob.pubkey))!], [carol, conf.welcomes.find((x) => x.tags.some((t) => t[1] === carol.pubkey))!]] as const) {
+      const o = await e.processEvent(w, now);
+      expect(o.at(-1)?.kind).toBe("welcome");
+      const j = o.at(-1);
+      if (j?.kind === "welcome") out(...j.followUps);
+    }
+    now++;
+    const m1 = await bob.sendMessage(g.groupId, { kind: 9, content: "hello" }, now++);
+    out(m1);
+    for (const e of [alice, carol]) expect((await e.processEvent(m1, now))[0]?.kind).toBe("application");
+    const up = await carol.selfUpdate(g.groupId, now++);
+    await carol.confirmCommit(up.id);
+    out(up.event);
+    for (const e of [alice, bob]) expect((await e.processEvent(up.event, now))[0]?.kind).toBe("commit");
+    const rm = await alice.removeMembers(g.groupId, [bob.pubkey], now++);
+    const rc = await alice.confirmCommit(rm.id);
+    out(rm.event);
+    expect((await carol.processEvent(rm.event, now))[0]?.kind).toBe("commit");
+    if (rc.followUpCommit) out(rc.followUpCommit.event);
+    const m2 = await alice.sendMessage(g.groupId, { kind: 9, content: "after" }, now++);
+    out(m2);
+    expect((await carol.processEvent(m2, now))[0]?.kind).toBe("application");
+    return ids;
+  };
+
   it("two runs of the same seeds produce byte-identical events (ids and signatures included); another seed shares none", async () => {
-    const run = async (seed: string): Promise<string[]> => {
-      const sk = (who: string): Uint8Array => createRng(`${seed}/${who}/sk`).bytes(32);
-      const mk = (who: string) => createEngine({ secretKey: sk(who), randomBytes: streamOf(`${seed}/${who}`) });
-      const alice = await mk("alice");
-      const bob = await mk("bob");
-      const carol = await mk("carol");
-      let now = 1_800_000_000;
-      const ids: string[] = [];
-      const out = (...evs: NostrEvent[]): void => void ids.push(...evs.map((e) => JSON.stringify(e)));
-      const g = await alice.createGroup({ name: "seeded", relays: RELAYS, now: now++ });
-      const kps = [await bob.createKeyPackage({ relays: RELAYS, now }), await carol.createKeyPackage({ relays: RELAYS, now })];
-      out(...kps);
-      const inv = await alice.inviteMembers(g.groupId, kps, now++);
-      const conf = await alice.confirmCommit(inv.id);
-      out(inv.event, ...conf.welcomes);
-      for (const [e, w] of [[bob, conf.welcomes.find((x) => x.tags.some((t) => t[1] === bob.pubkey))!], [carol, conf.welcomes.find((x) => x.tags.some((t) => t[1] === carol.pubkey))!]] as const) {
-        const o = await e.processEvent(w, now);
-        expect(o.at(-1)?.kind).toBe("welcome");
-        const j = o.at(-1);
-        if (j?.kind === "welcome") out(...j.followUps);
-      }
-      now++;
-      const m1 = await bob.sendMessage(g.groupId, { kind: 9, content: "hello" }, now++);
-      out(m1);
-      for (const e of [alice, carol]) expect((await e.processEvent(m1, now))[0]?.kind).toBe("application");
-      const up = await carol.selfUpdate(g.groupId, now++);
-      await carol.confirmCommit(up.id);
-      out(up.event);
-      for (const e of [alice, bob]) expect((await e.processEvent(up.event, now))[0]?.kind).toBe("commit");
-      const rm = await alice.removeMembers(g.groupId, [bob.pubkey], now++);
-      const rc = await alice.confirmCommit(rm.id);
-      out(rm.event);
-      expect((await carol.processEvent(rm.event, now))[0]?.kind).toBe("commit");
-      if (rc.followUpCommit) out(rc.followUpCommit.event);
-      const m2 = await alice.sendMessage(g.groupId, { kind: 9, content: "after" }, now++);
-      out(m2);
-      expect((await carol.processEvent(m2, now))[0]?.kind).toBe("application");
-      return ids;
-    };
-    const first = await run("seed-a");
-    const second = await run("seed-a");
-    const other = await run("seed-b");
+    const first = await story("seed-a");
+    const second = await story("seed-a");
+    const other = await story("seed-b");
     expect(first.length).toBeGreaterThanOrEqual(10);
     expect(second).toEqual(first);
     expect(other.filter((id, i) => id === first[i])).toEqual([]);
+  });
+
+  it("the engine's providers and ts-mls's own give the same events, byte for byte, for the same seeds", async () => {
+    const onEngine = await story("seed-c", "engine");
+    const onTsMls = await story("seed-c", "ts-mls");
+    expect(onTsMls).toEqual(onEngine);
+    await expect(createEngine({ secretKey: createRng("x").bytes(32), mlsProviders: "other" as "engine" })).rejects.toMatchObject({ code: "ENGINE_BAD_OPTION" });
   });
 });

@@ -68,6 +68,24 @@ describe("runner", () => {
     expect(a.history.entries.filter((e) => e.op === "epoch-keys").map((e) => e.data.epoch)).toEqual(expect.arrayContaining([0, 1, 2, 3]));
   }, 60_000);
 
+  it("a run on ts-mls's own providers (MARMOT_MLS_PROVIDERS=ts-mls) is byte-identical to one on the engine's", async () => {
+    const onEngine = await runScenario(buildCatalogueScenario("concurrent-commits", { seed: "5" }));
+    const saved = process.env.MARMOT_MLS_PROVIDERS;
+    process.env.MARMOT_MLS_PROVIDERS = "ts-mls";
+    try {
+      const onTsMls = await runScenario(buildCatalogueScenario("concurrent-commits", { seed: "5" }));
+      expect(onTsMls.result.verdict).toBe(onEngine.result.verdict);
+      expect(onTsMls.history.digest("exact")).toBe(onEngine.history.digest("exact"));
+      process.env.MARMOT_MLS_PROVIDERS = "tsmls";
+      const bad = await runScenario(buildCatalogueScenario("invite-basic", { seed: "5" }));
+      expect(bad.result.ok).toBe(false);
+      expect(JSON.stringify(bad.result)).toContain("MARMOT_MLS_PROVIDERS must be");
+    } finally {
+      if (saved === undefined) delete process.env.MARMOT_MLS_PROVIDERS;
+      else process.env.MARMOT_MLS_PROVIDERS = saved;
+    }
+  }, 60_000);
+
   it("a failed step fails the run and carries a reproduce command", async () => {
     const s = scenario("wrong-epoch", "assert the wrong epoch")
       .seed("9")
