@@ -45,6 +45,9 @@ export const ENGINE_PEER_IMPLEMENTATION = "marmot-harness-engine";
 
 export class EnginePeerError extends HarnessError {}
 
+/** Agent capabilities the peer protocol has no command for (the engine peer does not declare them). */
+const PEER_UNREACHABLE_CAPABILITIES: readonly string[] = ["group-image", "group-image-v2", "media-probe"];
+
 export interface EnginePeerDeps {
   engineFactory: EngineFactory;
   /** Open a relay connection (WebSocket in the CLI). */
@@ -214,7 +217,9 @@ export class EnginePeerHandler implements PeerHandler {
         return this.ack(c.action_id, { event_ids: [r.eventId], result: { eventId: r.eventId } });
       }
       case "send_application": {
-        const r = await agent.send(this.groupId(c.group), { content: c.payload, ...(c.kind !== undefined ? { kind: c.kind } : {}), ...(c.tags ? { tags: c.tags } : {}) });
+        const media = c.media ? { filename: c.media.filename, mimeType: c.media.mime_type, bytes: c.media.bytes, ...(c.media.wrong_blob ? { wrongBlob: true } : {}) } : undefined;
+        if (media && !agent.capabilities().includes("media")) throw new EnginePeerError("media_unavailable", "send_application.media needs a Blossom server: initialize with blossom_url");
+        const r = await agent.send(this.groupId(c.group), { content: c.payload, ...(c.kind !== undefined ? { kind: c.kind } : {}), ...(c.tags ? { tags: c.tags } : {}), ...(media ? { media } : {}) });
         return this.ack(c.action_id, { event_ids: [r.eventId], result: { eventId: r.eventId } });
       }
       case "catch_up": {
@@ -279,6 +284,7 @@ export class EnginePeerHandler implements PeerHandler {
       recordedKeys: new Set(),
       publishTimeoutMs: this.deps.publishTimeoutMs ?? 5000,
       eoseTimeoutMs: this.deps.eoseTimeoutMs ?? 5000,
+      ...(c.blossom_url ? { blossomUrl: c.blossom_url } : {}),
     };
     this.history.onEntry((e) => {
       if (e.op === "publish" && e.type === "invoke") this.publishAttempts++;
@@ -306,7 +312,9 @@ export class EnginePeerHandler implements PeerHandler {
       account_id: agent.pubkey,
       profile: this.profile,
       implementation: ENGINE_PEER_IMPLEMENTATION,
-      capabilities: agent.capabilities(),
+      // Media over the protocol: attachments (send_application.media) and fetching what others send.
+      // Setting group images and media secrecy probes have no command here.
+      capabilities: agent.capabilities().filter((cap) => !PEER_UNREACHABLE_CAPABILITIES.includes(cap)),
     };
   }
 

@@ -230,6 +230,7 @@ export class PeerAgent implements Agent {
       ...(this.opts.root ? { root: this.opts.root } : {}),
       ...(this.quirks.length ? { quirks: [...this.quirks] } : {}),
       ...(this.opts.selfUpdateAfterJoin === false ? { self_update_after_join: false } : {}),
+      ...(this.ctx.blossomUrl && this.opts.capabilities.includes("media") ? { blossom_url: this.ctx.blossomUrl } : {}),
     };
     const body = await this.call(init, "initialized");
     if (this.account && body.account_id !== this.account) {
@@ -384,7 +385,17 @@ export class PeerAgent implements Agent {
 
   async send(groupId: string, message: SendRequest): Promise<{ eventId: string }> {
     const body = await this.call(
-      { type: "send_application", action_id: this.actionId(), group: groupId, payload: message.content, ...(message.kind !== undefined ? { kind: message.kind } : {}), ...(message.tags ? { tags: message.tags } : {}) },
+      {
+        type: "send_application",
+        action_id: this.actionId(),
+        group: groupId,
+        payload: message.content,
+        ...(message.kind !== undefined ? { kind: message.kind } : {}),
+        ...(message.tags ? { tags: message.tags } : {}),
+        ...(message.media
+          ? { media: { filename: message.media.filename, mime_type: message.media.mimeType, bytes: message.media.bytes, ...(message.media.wrongBlob ? { wrong_blob: true } : {}) } }
+          : {}),
+      },
       "ack",
     );
     return { eventId: body.event_ids?.[0] ?? "" };

@@ -28,6 +28,8 @@ export type PeerProtocolName = typeof PEER_PROTOCOL_VERSION | typeof MDK_NODE_PR
 export const PEER_PROTOCOLS: readonly PeerProtocolName[] = [PEER_PROTOCOL_VERSION, MDK_NODE_PROTOCOL_VERSION];
 /** Largest line either side may write (same limit as MDK's node: 1 MiB). */
 export const MAX_LINE_BYTES = 1_048_576;
+/** Largest attachment a `send_application` may ask a peer to make (it draws the bytes itself). */
+export const MAX_PEER_MEDIA_BYTES = 100 * 1024 * 1024;
 export const OBSERVATION_SCHEMA_VERSION = "1";
 
 /** A line that is not a valid protocol message. `code` says how it was wrong. */
@@ -65,6 +67,8 @@ export interface InitializeCommand {
   seed?: string;
   /** Ours: engine quirks to switch on (see src/scenarios/types.ts QUIRKS). */
   quirks?: string[];
+  /** Ours: a Blossom server (http:// or https://) for MIP-04 media; without it the peer declares no media capability. */
+  blossom_url?: string;
   /** Ours: KeyPackages to publish at start (default 1). */
   key_packages?: number;
   /** Ours: publish them as last-resort (default true). */
@@ -136,6 +140,15 @@ export interface UpdateAdminPolicyCommand extends GroupAction {
 export interface SelfUpdateCommand extends GroupAction {
   type: "self_update";
 }
+/** Ours: a MIP-04 attachment: `bytes` of content drawn from the peer's seed, encrypted and uploaded to its Blossom server. */
+export interface PeerMediaSpec {
+  filename: string;
+  mime_type: string;
+  bytes: number;
+  /** Adversarial: the imeta names the blob this peer uploaded before (a valid blob, the wrong one). */
+  wrong_blob?: boolean;
+}
+
 export interface SendApplicationCommand extends GroupAction {
   type: "send_application";
   payload: string;
@@ -143,6 +156,8 @@ export interface SendApplicationCommand extends GroupAction {
   kind?: number;
   /** Ours: inner rumor tags. */
   tags?: string[][];
+  /** Ours: attach an encrypted file (needs `blossom_url` at initialize). */
+  media?: PeerMediaSpec;
 }
 export interface LeaveCommand extends GroupAction {
   type: "leave";
@@ -380,6 +395,8 @@ type Spec =
   | "secret?"
   | "hex"
   | "hex?"
+  | "http-url?"
+  | "media?"
   | "accounts-map";
 
 const GROUP = { action_id: "string", group: "string?" } as const;
@@ -399,6 +416,7 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
       key_packages: "uint?",
       last_resort: "boolean?",
       self_update_after_join: "boolean?",
+      blossom_url: "http-url?",
     },
   },
   configure_peers: { mdk: true, fields: { accounts_by_participant: "accounts-map" } },
@@ -424,7 +442,7 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
   update_group_profile: { mdk: true, fields: { ...GROUP, name: "nullable-string?", description: "nullable-string?" } },
   update_admin_policy: { mdk: true, fields: { ...GROUP, admin_accounts: "account[]" } },
   self_update: { mdk: true, fields: { ...GROUP } },
-  send_application: { mdk: true, fields: { ...GROUP, payload: "string", kind: "kind?", tags: "tags?" } },
+  send_application: { mdk: true, fields: { ...GROUP, payload: "string", kind: "kind?", tags: "tags?", media: "media?" } },
   leave: { mdk: true, fields: { ...GROUP } },
   commit_pending: { mdk: false, fields: { ...GROUP } },
   catch_up: { mdk: true, fields: { action_id: "string", full_history: "boolean" } },
@@ -442,7 +460,7 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
 
 /** Our extension fields per command (MDK's node does not know them; under its protocol they are ignored). */
 const EXTENSION_FIELDS: Partial<Record<PeerCommandType, readonly string[]>> = {
-  initialize: ["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort", "self_update_after_join"],
+  initialize: ["profile", "secret_key_hex", "seed", "quirks", "key_packages", "last_resort", "self_update_after_join", "blossom_url"],
   create_group: ["description", "relay_urls"],
   invite_members: ["group"],
   remove_members: ["group"],
@@ -450,7 +468,7 @@ const EXTENSION_FIELDS: Partial<Record<PeerCommandType, readonly string[]>> = {
   update_group_profile: ["group"],
   update_admin_policy: ["group"],
   self_update: ["group"],
-  send_application: ["group", "kind", "tags"],
+  send_application: ["group", "kind", "tags", "media"],
   leave: ["group"],
   observe: ["group"],
 };
@@ -527,6 +545,20 @@ function checkField(where: string, name: string, spec: Spec, v: unknown, command
     case "hex":
       if (typeof v !== "string" || !HEX_EVEN.test(v)) throw bad(at, "must be non-empty lowercase hex of even length", { command });
       return;
+    case "http-url":
+      if (typeof v !== "string" || !/^https?:\/\//i.test(v) || !URL.canParse(v)) throw bad(at, "must be an http:// or https:// URL", { command });
+      return;
+    case "media": {
+      if (!isObject(v)) throw bad(at, "must be an object { filename, mime_type, bytes, wrong_blob? }", { command });
+      rejectUnknown(at, v, ["filename", "mime_type", "bytes", "wrong_blob"]);
+      if (typeof v.filename !== "string" || v.filename.length === 0) throw bad(`${at}.filename`, "must be a non-empty string", { command });
+      if (typeof v.mime_type !== "string" || !/^[\w.+-]+\/[\w.+-]+$/.test(v.mime_type)) throw bad(`${at}.mime_type`, "must be a MIME type (type/subtype)", { command });
+      if (typeof v.bytes !== "number" || !Number.isSafeInteger(v.bytes) || v.bytes < 1 || v.bytes > MAX_PEER_MEDIA_BYTES) {
+        throw bad(`${at}.bytes`, `must be an integer from 1 to ${MAX_PEER_MEDIA_BYTES}`, { command });
+      }
+      if (v.wrong_blob !== undefined && typeof v.wrong_blob !== "boolean") throw bad(`${at}.wrong_blob`, "must be true or false", { command });
+      return;
+    }
     case "tags":
       if (!Array.isArray(v) || !v.every((t) => Array.isArray(t) && t.length > 0 && t.every((x: unknown) => typeof x === "string"))) {
         throw bad(at, "must be a list of tags (non-empty lists of strings)", { command });

@@ -15,6 +15,8 @@ const CASES: { name: string; agent: string; why: string }[] = [
   { name: "concurrent-commits", agent: "bob", why: "one of the two racing admins" },
   { name: "relay-faults", agent: "bob", why: "drop, duplicate, reorder, crash, and partitions scoped to the peer" },
   { name: "bug-protected-keypackages", agent: "bob", why: "the quirky client (NIP-70 KeyPackages) on a relay that refuses them" },
+  { name: "media-basic", agent: "bob", why: "sends and fetches encrypted files through the run's Blossom server on 127.0.0.1" },
+  { name: "media-corrupt-blob", agent: "bob", why: "names the wrong blob on purpose, and must detect the corrupted and swapped ones" },
 ];
 
 describe.concurrent("catalogue scenarios in process and out of process", () => {
@@ -34,6 +36,12 @@ describe.concurrent("catalogue scenarios in process and out of process", () => {
         failures: outOfProcess.result.ok ? [] : outOfProcess.result.failures,
       });
       expect(outOfProcess.result.ok, outOfProcess.result.failures.join("\n")).toBe(true);
+      if (c.name.startsWith("media-")) {
+        // the peer uploaded and fetched for itself: its MIP-04 records came back over the protocol
+        expect(h.some((e) => e.actor === c.agent && e.op === "media-upload" && e.type === "ok")).toBe(true);
+        expect(h.some((e) => e.actor === c.agent && e.op === "media" && e.type === "ok")).toBe(true);
+        if (c.name === "media-corrupt-blob") expect(h.filter((e) => e.actor === c.agent && e.op === "media" && e.type === "fail").length).toBeGreaterThanOrEqual(3);
+      }
       if (c.name === "relay-faults") {
         // the partitions scoped to bob reached his out-of-process connections (labelled by name)
         const hits = h.filter((e) => e.op === "fault" && (e.data.fault as string) === "partition.hit");
@@ -42,4 +50,14 @@ describe.concurrent("catalogue scenarios in process and out of process", () => {
       }
     });
   }
+
+  it("refuses before step 0 what the peer protocol cannot carry: a media secrecy probe, setting a group image", async () => {
+    const probe = await runWithPeers(buildCatalogueScenario("media-removed-member", { size: "small" }), { compliance: false }, runScenario, { assignments: { carol: "engine-peer" } });
+    expect(probe.result.verdict).toBe("refused");
+    expect(probe.result.failures.join("\n")).toMatch(/carol cannot do "media-probe"/);
+    const image = await runWithPeers(buildCatalogueScenario("group-image-lifecycle", { size: "small" }), { compliance: false }, runScenario, { assignments: { alice: "engine-peer" } });
+    expect(image.result.verdict).toBe("refused");
+    expect(image.result.failures.join("\n")).toMatch(/alice cannot do "group-image"/);
+    expect(image.history.entries.some((e) => e.op === "step")).toBe(false);
+  });
 });

@@ -56,6 +56,7 @@ describe.concurrent("our engine as a peer (separate processes, WebSocket relay o
       if (b.type !== "initialized") throw new Error("not initialized");
       expect(b.implementation).toBe("marmot-harness-engine");
       expect(b.profile).toBe("R1");
+      expect(b.capabilities).not.toContain("media");
       // The peer forwards what its agent recorded: identity, KeyPackage publication.
       expect(b.records?.some((r) => r.op === "keypackage")).toBe(true);
       return b.account_id;
@@ -97,6 +98,12 @@ describe.concurrent("our engine as a peer (separate processes, WebSocket relay o
     const e = await bob.request({ type: "send_application", action_id: "s4", payload: "x", group: "ff".repeat(32) }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(PeerCommandError);
     expect((e as PeerCommandError).peerCode).toBe("AGENT_NO_GROUP");
+    // Initialized without a Blossom server: no media capability, and an attachment is refused by name.
+    const noMedia = await bob
+      .request({ type: "send_application", action_id: "s5", payload: "x", group: gid, media: { filename: "f.bin", mime_type: "application/octet-stream", bytes: 10 } })
+      .catch((x: unknown) => x);
+    expect(noMedia).toBeInstanceOf(PeerCommandError);
+    expect((noMedia as PeerCommandError).peerCode).toBe("media_unavailable");
     expect((await bob.request({ type: "ping", action_id: "p" })).type).toBe("ack");
 
     for (const p of [alice, bob, carol]) expect((await p.close()).code).toBe(0);

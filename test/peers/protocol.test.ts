@@ -36,7 +36,7 @@ function codeOf(f: () => unknown): string {
 describe("peer protocol requests", () => {
   it("round-trips every command type through encode/decode", () => {
     const samples: PeerRequest["command"][] = [
-      { type: "initialize", participant: "alice", relay_urls: ["ws://127.0.0.1:7777"], profile: "R1", key_packages: 1 },
+      { type: "initialize", participant: "alice", relay_urls: ["ws://127.0.0.1:7777"], profile: "R1", key_packages: 1, blossom_url: "http://127.0.0.1:3000" },
       { type: "configure_peers", accounts_by_participant: { alice: A, bob: B } },
       { type: "select_group", group: "g", group_id_hex: "00ff" },
       { type: "publish_key_package", action_id: "s0", count: 2, last_resort: false },
@@ -51,7 +51,7 @@ describe("peer protocol requests", () => {
       { type: "update_group_profile", action_id: "s5", name: null, description: "d" },
       { type: "update_admin_policy", action_id: "s6", admin_accounts: [A, B] },
       { type: "self_update", action_id: "s7" },
-      { type: "send_application", action_id: "s8", payload: "hello", kind: 9, tags: [["t", "x"]] },
+      { type: "send_application", action_id: "s8", payload: "hello", kind: 9, tags: [["t", "x"]], media: { filename: "a.jpg", mime_type: "image/jpeg", bytes: 1000, wrong_blob: true } },
       { type: "leave", action_id: "s9" },
       { type: "commit_pending", action_id: "s10" },
       { type: "catch_up", action_id: "s11", full_history: true },
@@ -91,6 +91,35 @@ describe("peer protocol requests", () => {
     expect(codeOf(() => decodeRequest(req({ type: "select_group", group: "g", group_id_hex: "ABC" })))).toBe("PEER_PROTOCOL_BAD_SHAPE");
     expect(codeOf(() => decodeRequest(req({ type: "catch_up", action_id: "a", full_history: "yes" })))).toBe("PEER_PROTOCOL_BAD_SHAPE");
     expect(codeOf(() => decodeRequest("x".repeat(1_048_577)))).toBe("PEER_PROTOCOL_FRAME_TOO_LARGE");
+  });
+
+  it("checks the media extension: a Blossom URL at initialize, an attachment on send_application", () => {
+    const init = (blossom_url: unknown) => req({ type: "initialize", participant: "p", relay_urls: ["ws://x"], blossom_url });
+    expect(decodeRequest(init("https://blossom.example/")).command).toMatchObject({ blossom_url: "https://blossom.example/" });
+    for (const bad of ["ws://127.0.0.1:1", "127.0.0.1:3000", "http://", 7]) expect(codeOf(() => decodeRequest(init(bad)))).toBe("PEER_PROTOCOL_BAD_SHAPE");
+    const send = (media: unknown) => req({ type: "send_application", action_id: "a", payload: "p", media });
+    expect(decodeRequest(send({ filename: "f.bin", mime_type: "application/octet-stream", bytes: 1 })).command).toMatchObject({ media: { bytes: 1 } });
+    const bads: [unknown, string][] = [
+      ["file", "media"],
+      [{ filename: "", mime_type: "image/png", bytes: 1 }, "media.filename"],
+      [{ filename: "f", mime_type: "png", bytes: 1 }, "media.mime_type"],
+      [{ filename: "f", mime_type: "image/png", bytes: 0 }, "media.bytes"],
+      [{ filename: "f", mime_type: "image/png", bytes: 100 * 1024 * 1024 + 1 }, "media.bytes"],
+      [{ filename: "f", mime_type: "image/png", bytes: 1.5 }, "media.bytes"],
+      [{ filename: "f", mime_type: "image/png", bytes: 1, wrong_blob: "yes" }, "media.wrong_blob"],
+      [{ filename: "f", mime_type: "image/png", bytes: 1, url: "http://x" }, 'unknown field "url"'],
+    ];
+    for (const [media, where] of bads) {
+      try {
+        decodeRequest(send(media));
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(PeerProtocolError);
+        expect((e as Error).message).toContain(where);
+      }
+    }
+    // Under MDK's protocol the extension is dropped, not validated.
+    expect(decodeRequest(req({ type: "send_application", action_id: "a", payload: "p", media: "junk" }, MDK_NODE_PROTOCOL_VERSION)).command).toEqual({ type: "send_application", action_id: "a", payload: "p" });
   });
 
   it("names the offending field in the message", () => {

@@ -20,7 +20,8 @@ export const enginePeerAdapter: PeerAdapter = {
   title: "marmot-harness engine in a separate process (marmot-harness peer)",
   skipReason: () => undefined,
   // Its relay connections carry the agent's name (CLIENT_LABEL_HEADER): faults scoped to it apply.
-  capabilities: ["restart", "profile:R1", "profile:R0", "spoof-author-probe", LABELLED_CONNECTIONS, ...QUIRKS.map((q) => `quirk:${q}`)],
+  // "media" / "media-tamper": attachments over send_application.media, with the run's Blossom server.
+  capabilities: ["restart", "profile:R1", "profile:R0", "spoof-author-probe", "media", "media-tamper", LABELLED_CONNECTIONS, ...QUIRKS.map((q) => `quirk:${q}`)],
   steps: ALL_STEPS,
   expectedProfile: "R1",
   pinnedIdentity: true,
