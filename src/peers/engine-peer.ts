@@ -45,8 +45,6 @@ export const ENGINE_PEER_IMPLEMENTATION = "marmot-harness-engine";
 
 export class EnginePeerError extends HarnessError {}
 
-/** Agent capabilities the peer protocol has no command for (the engine peer does not declare them). */
-const PEER_UNREACHABLE_CAPABILITIES: readonly string[] = ["group-image", "group-image-v2", "media-probe"];
 
 export interface EnginePeerDeps {
   engineFactory: EngineFactory;
@@ -222,6 +220,16 @@ export class EnginePeerHandler implements PeerHandler {
         const r = await agent.send(this.groupId(c.group), { content: c.payload, ...(c.kind !== undefined ? { kind: c.kind } : {}), ...(c.tags ? { tags: c.tags } : {}), ...(media ? { media } : {}) });
         return this.ack(c.action_id, { event_ids: [r.eventId], result: { eventId: r.eventId } });
       }
+      case "set_group_image": {
+        if (!agent.capabilities().includes("group-image")) throw new EnginePeerError("media_unavailable", "set_group_image needs a Blossom server: initialize with blossom_url");
+        const rep = await agent.setGroupImage(this.groupId(c.group), { bytes: c.bytes, version: c.version, ...(c.clear ? { clear: true } : {}) });
+        return this.ack(c.action_id, { event_ids: rep.eventId ? [rep.eventId] : [], result: { commit: { ...rep }, ...(rep.imageHash ? { image_hash: rep.imageHash } : {}), deleted_by: rep.deletedBy ?? null } });
+      }
+      case "probe_media": {
+        if (!agent.capabilities().includes("media-probe")) throw new EnginePeerError("media_unavailable", "probe_media needs a Blossom server: initialize with blossom_url");
+        const outcomes = await agent.probeMedia(this.groupId(c.group), c.attachments.map((a) => ({ eventId: a.event_id, imeta: a.imeta })));
+        return this.ack(c.action_id, { result: { outcomes } });
+      }
       case "catch_up": {
         if (c.full_history || !agent.isOnline()) {
           const report = await agent.goOnline(c.full_history ? "full-history" : undefined);
@@ -312,9 +320,7 @@ export class EnginePeerHandler implements PeerHandler {
       account_id: agent.pubkey,
       profile: this.profile,
       implementation: ENGINE_PEER_IMPLEMENTATION,
-      // Media over the protocol: attachments (send_application.media) and fetching what others send.
-      // Setting group images and media secrecy probes have no command here.
-      capabilities: agent.capabilities().filter((cap) => !PEER_UNREACHABLE_CAPABILITIES.includes(cap)),
+      capabilities: agent.capabilities(),
     };
   }
 

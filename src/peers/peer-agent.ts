@@ -383,6 +383,29 @@ export class PeerAgent implements Agent {
     return this.commitReport(body, groupId);
   }
 
+  async setGroupImage(groupId: string, opts: { bytes: number; version: 1 | 2; clear?: boolean }): Promise<CommitReport & { imageHash?: string; deletedBy?: string | null }> {
+    const body = await this.call({ type: "set_group_image", action_id: this.actionId(), group: groupId, bytes: opts.bytes, version: opts.version, ...(opts.clear ? { clear: true } : {}) }, "ack");
+    const r = body.result as { image_hash?: unknown; deleted_by?: unknown } | undefined;
+    return {
+      ...this.commitReport(body, groupId),
+      ...(typeof r?.image_hash === "string" ? { imageHash: r.image_hash } : {}),
+      deletedBy: typeof r?.deleted_by === "string" ? r.deleted_by : null,
+    };
+  }
+
+  async probeMedia(groupId: string, attachments: { eventId: string; imeta: string[] }[]): Promise<{ eventId: string; outcome: "decrypted" | "failed"; code?: string }[]> {
+    const body = await this.call({ type: "probe_media", action_id: this.actionId(), group: groupId, attachments: attachments.map((a) => ({ event_id: a.eventId, imeta: a.imeta })) }, "ack");
+    const outcomes = body.result?.outcomes;
+    if (!Array.isArray(outcomes)) throw new PeerAgentError("PEER_BAD_RESULT", `${this.name}: probe_media answered without a list of outcomes`);
+    return outcomes.map((o: unknown, i) => {
+      const x = o as { eventId?: unknown; outcome?: unknown; code?: unknown };
+      if (typeof x?.eventId !== "string" || (x.outcome !== "decrypted" && x.outcome !== "failed")) {
+        throw new PeerAgentError("PEER_BAD_RESULT", `${this.name}: probe_media outcome ${i} is not { eventId, outcome: "decrypted" | "failed" }`);
+      }
+      return { eventId: x.eventId, outcome: x.outcome, ...(typeof x.code === "string" ? { code: x.code } : {}) };
+    });
+  }
+
   async send(groupId: string, message: SendRequest): Promise<{ eventId: string }> {
     const body = await this.call(
       {

@@ -187,6 +187,19 @@ export interface ProbeCommand {
   action_id: string;
   events: PeerEvent[];
 }
+/** Ours: set, change (`version` 1 or 2: MIP-01 image fields of group data v1 or v2) or clear the group image (needs `blossom_url`). */
+export interface SetGroupImageCommand extends GroupAction {
+  type: "set_group_image";
+  /** Size of the image content the peer draws from its seed. */
+  bytes: number;
+  version: 1 | 2;
+  clear?: boolean;
+}
+/** Ours: media secrecy probe: the peer tries every media key it ever held for the group on these attachments. */
+export interface ProbeMediaCommand extends GroupAction {
+  type: "probe_media";
+  attachments: { event_id: string; imeta: string[] }[];
+}
 /** A Nostr event as JSON. */
 export interface PeerEvent {
   id: string;
@@ -231,6 +244,8 @@ export type PeerCommand =
   | ObserveCommand
   | SetOnlineCommand
   | ProbeCommand
+  | SetGroupImageCommand
+  | ProbeMediaCommand
   | SimpleActionCommand
   | BarrierCommand
   | ShutdownCommand;
@@ -397,6 +412,8 @@ type Spec =
   | "hex?"
   | "http-url?"
   | "media?"
+  | "image-version"
+  | "attachments"
   | "accounts-map";
 
 const GROUP = { action_id: "string", group: "string?" } as const;
@@ -454,6 +471,8 @@ const COMMANDS: Record<PeerCommandType, { mdk: boolean; fields: Record<string, S
   ping: { mdk: false, fields: { action_id: "string" } },
   restart: { mdk: false, fields: { action_id: "string" } },
   probe: { mdk: false, fields: { action_id: "string", events: "events" } },
+  set_group_image: { mdk: false, fields: { ...GROUP, bytes: "uint", version: "image-version", clear: "boolean?" } },
+  probe_media: { mdk: false, fields: { ...GROUP, attachments: "attachments" } },
   barrier: { mdk: true, fields: { action_id: "string", barrier: "string" } },
   shutdown: { mdk: true, fields: {} },
 };
@@ -544,6 +563,18 @@ function checkField(where: string, name: string, spec: Spec, v: unknown, command
       return;
     case "hex":
       if (typeof v !== "string" || !HEX_EVEN.test(v)) throw bad(at, "must be non-empty lowercase hex of even length", { command });
+      return;
+    case "image-version":
+      if (v !== 1 && v !== 2) throw bad(at, "must be 1 or 2", { command });
+      return;
+    case "attachments":
+      if (!Array.isArray(v)) throw bad(at, "must be a list of { event_id, imeta }", { command });
+      v.forEach((a: unknown, i) => {
+        if (!isObject(a)) throw bad(`${at}[${i}]`, "must be an object { event_id, imeta }", { command });
+        rejectUnknown(`${at}[${i}]`, a, ["event_id", "imeta"]);
+        if (typeof a.event_id !== "string" || !HEX64.test(a.event_id)) throw bad(`${at}[${i}].event_id`, "must be an event id (64 lowercase hex)", { command });
+        if (!Array.isArray(a.imeta) || a.imeta.length === 0 || !a.imeta.every((x: unknown) => typeof x === "string")) throw bad(`${at}[${i}].imeta`, "must be the imeta tag (a non-empty list of strings)", { command });
+      });
       return;
     case "http-url":
       if (typeof v !== "string" || !/^https?:\/\//i.test(v) || !URL.canParse(v)) throw bad(at, "must be an http:// or https:// URL", { command });

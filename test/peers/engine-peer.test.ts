@@ -104,6 +104,13 @@ describe.concurrent("our engine as a peer (separate processes, WebSocket relay o
       .catch((x: unknown) => x);
     expect(noMedia).toBeInstanceOf(PeerCommandError);
     expect((noMedia as PeerCommandError).peerCode).toBe("media_unavailable");
+    for (const cmd of [
+      { type: "set_group_image" as const, action_id: "s6", group: gid, bytes: 100, version: 2 as const },
+      { type: "probe_media" as const, action_id: "s7", group: gid, attachments: [] },
+    ]) {
+      const refused = await bob.request(cmd).catch((x: unknown) => x);
+      expect((refused as PeerCommandError).peerCode, cmd.type).toBe("media_unavailable");
+    }
     expect((await bob.request({ type: "ping", action_id: "p" })).type).toBe("ack");
 
     for (const p of [alice, bob, carol]) expect((await p.close()).code).toBe(0);

@@ -44,6 +44,8 @@ describe("peer protocol requests", () => {
       { type: "delete_key_packages", action_id: "s0d" },
       { type: "restart", action_id: "s0x" },
       { type: "probe", action_id: "s0p", events: [{ id: A, pubkey: B, created_at: 1, kind: 445, tags: [["h", A]], content: "x", sig: "00" }] },
+      { type: "set_group_image", action_id: "s0i", group: "g", bytes: 2048, version: 2, clear: false },
+      { type: "probe_media", action_id: "s0m", attachments: [{ event_id: A, imeta: ["imeta", "url http://x/y"] }] },
       { type: "create_group", action_id: "s1", group: "g", name: "G", member_accounts: [B], initial_admin_accounts: [A] },
       { type: "invite_members", action_id: "s2", member_accounts: [B], group: "g" },
       { type: "remove_members", action_id: "s3", member_accounts: [B] },
@@ -118,6 +120,14 @@ describe("peer protocol requests", () => {
         expect((e as Error).message).toContain(where);
       }
     }
+    const image = (extra: Record<string, unknown>) => req({ type: "set_group_image", action_id: "a", bytes: 10, version: 2, ...extra });
+    expect(codeOf(() => decodeRequest(image({ version: 3 })))).toBe("PEER_PROTOCOL_BAD_SHAPE");
+    expect(codeOf(() => decodeRequest(image({ bytes: -1 })))).toBe("PEER_PROTOCOL_BAD_SHAPE");
+    const probe = (attachments: unknown) => req({ type: "probe_media", action_id: "a", attachments });
+    for (const bad of ["x", [{ event_id: "zz", imeta: ["imeta"] }], [{ event_id: A, imeta: [] }], [{ event_id: A, imeta: ["imeta"], extra: 1 }]]) {
+      expect(codeOf(() => decodeRequest(probe(bad)))).toBe("PEER_PROTOCOL_BAD_SHAPE");
+    }
+    expect(codeOf(() => decodeRequest(req({ type: "probe_media", action_id: "a", attachments: [] }, MDK_NODE_PROTOCOL_VERSION)))).toBe("PEER_PROTOCOL_UNSUPPORTED");
     // Under MDK's protocol the extension is dropped, not validated.
     expect(decodeRequest(req({ type: "send_application", action_id: "a", payload: "p", media: "junk" }, MDK_NODE_PROTOCOL_VERSION)).command).toEqual({ type: "send_application", action_id: "a", payload: "p" });
   });

@@ -20,8 +20,20 @@ export const enginePeerAdapter: PeerAdapter = {
   title: "marmot-harness engine in a separate process (marmot-harness peer)",
   skipReason: () => undefined,
   // Its relay connections carry the agent's name (CLIENT_LABEL_HEADER): faults scoped to it apply.
-  // "media" / "media-tamper": attachments over send_application.media, with the run's Blossom server.
-  capabilities: ["restart", "profile:R1", "profile:R0", "spoof-author-probe", "media", "media-tamper", LABELLED_CONNECTIONS, ...QUIRKS.map((q) => `quirk:${q}`)],
+  // Media with the run's Blossom server: send_application.media, set_group_image, probe_media.
+  capabilities: [
+    "restart",
+    "profile:R1",
+    "profile:R0",
+    "spoof-author-probe",
+    "media",
+    "media-tamper",
+    "group-image",
+    "group-image-v2",
+    "media-probe",
+    LABELLED_CONNECTIONS,
+    ...QUIRKS.map((q) => `quirk:${q}`),
+  ],
   steps: ALL_STEPS,
   expectedProfile: "R1",
   pinnedIdentity: true,
