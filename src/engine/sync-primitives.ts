@@ -12,15 +12,28 @@
  * SHA-256 of the key bytes (the secret itself is never a map key), public key objects in one keyed by
  * the key's hex.
  *
- * HPKE, the AEAD and the random source stay ts-mls's own. Every output is byte-equal to the default
- * suite's (Ed25519 is deterministic, RFC 8032); test/engine/sync-primitives.test.ts proves it, and
+ * The MLS AEAD (AES-128-GCM of the secret tree's keys, `hpke.encryptAead` / `decryptAead`) is OpenSSL's
+ * through `node:crypto` instead of a WebCrypto call per message. HPKE itself (seal, open, key pairs)
+ * and the random source stay ts-mls's own. Every output is byte-equal to the default suite's (Ed25519
+ * is deterministic, RFC 8032); test/engine/sync-primitives.test.ts proves it, and
  * test/engine/provider-interop.test.ts runs a group where members on either suite interoperate.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, timingSafeEqual, verify as nodeVerify, type KeyObject } from "node:crypto";
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as nodeSign,
+  timingSafeEqual,
+  verify as nodeVerify,
+  type KeyObject,
+} from "node:crypto";
 import { extract as hkdfExtract, expand as hkdfExpand } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import type { CiphersuiteImpl } from "ts-mls";
+import { CryptoError, type CiphersuiteImpl } from "ts-mls";
 
 type HashImpl = CiphersuiteImpl["hash"];
 type KdfImpl = CiphersuiteImpl["kdf"];
@@ -46,11 +59,52 @@ export const syncHkdfSha256: KdfImpl = {
 };
 
 /**
- * The engine's suite: `cs` (ts-mls's default for 0x0001) with its hash, KDF and signature replaced by
- * the ones of this module. HPKE, AEAD, RNG and `id` are `cs`'s own.
+ * The engine's suite: `cs` (ts-mls's default for 0x0001) with its hash, KDF, signature and MLS AEAD
+ * (`hpke.encryptAead` / `decryptAead`, AES-128-GCM) replaced by the ones of this module. HPKE itself
+ * (seal, open, key pairs), RNG and `id` are `cs`'s own.
  */
 export function engineCiphersuite(cs: CiphersuiteImpl): CiphersuiteImpl {
-  return { ...cs, hash: syncSha256, kdf: syncHkdfSha256, signature: ed25519Signature };
+  const hpke: CiphersuiteImpl["hpke"] = {
+    ...cs.hpke,
+    encryptAead: (key, nonce, aad, plaintext) => {
+      try {
+        return Promise.resolve(aes128GcmEncrypt(key, nonce, aad ?? new Uint8Array(0), plaintext));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
+    decryptAead: (key, nonce, aad, ciphertext) => {
+      try {
+        return Promise.resolve(aes128GcmDecrypt(key, nonce, aad ?? new Uint8Array(0), ciphertext));
+      } catch (e) {
+        // as ts-mls's own decryptAead reports a failed open
+        return Promise.reject(new CryptoError(`${e instanceof Error ? e.message : String(e)}`));
+      }
+    },
+  };
+  return { ...cs, hash: syncSha256, kdf: syncHkdfSha256, signature: ed25519Signature, hpke };
+}
+
+const GCM_TAG_BYTES = 16;
+
+function u8(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** AES-128-GCM through OpenSSL: ciphertext ‖ 16-byte tag, the layout WebCrypto returns. */
+export function aes128GcmEncrypt(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const c = createCipheriv("aes-128-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
+  if (aad.length > 0) c.setAAD(aad);
+  return u8(Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]));
+}
+
+/** Opens what aes128GcmEncrypt (or WebCrypto) sealed; throws when the tag does not verify. */
+export function aes128GcmDecrypt(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  if (ciphertext.length < GCM_TAG_BYTES) throw new Error(`AES-GCM ciphertext of ${ciphertext.length} bytes is shorter than its tag`);
+  const d = createDecipheriv("aes-128-gcm", key, nonce, { authTagLength: GCM_TAG_BYTES });
+  if (aad.length > 0) d.setAAD(aad);
+  d.setAuthTag(ciphertext.subarray(ciphertext.length - GCM_TAG_BYTES));
+  return u8(Buffer.concat([d.update(ciphertext.subarray(0, ciphertext.length - GCM_TAG_BYTES)), d.final()]));
 }
 
 // DER SubjectPublicKeyInfo header of an Ed25519 public key (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { makeKeyPackageRef, mlsExporter } from "ts-mls";
 import { getMarmotCiphersuite, generateMarmotKeyPackage } from "../../src/engine/identity.ts";
-import { ed25519Signature, engineCiphersuite, generateEd25519, signEd25519, syncHkdfSha256, syncSha256, verifyEd25519 } from "../../src/engine/sync-primitives.ts";
+import { CryptoError } from "ts-mls";
+import { aes128GcmDecrypt, aes128GcmEncrypt, ed25519Signature, engineCiphersuite, generateEd25519, signEd25519, syncHkdfSha256, syncSha256, verifyEd25519 } from "../../src/engine/sync-primitives.ts";
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
 
@@ -124,10 +125,43 @@ describe("sync primitives are byte-equal to ts-mls's default ciphersuite", () =>
     }
   });
 
-  it("the engine suite keeps ts-mls's HPKE, AEAD, RNG and id", async () => {
+  it("AES-128-GCM (the MLS AEAD) is byte-equal to ts-mls's, both ways, and refuses what it refuses", async () => {
     const cs = await getMarmotCiphersuite();
     const e = engineCiphersuite(cs);
-    expect(e.hpke).toBe(cs.hpke);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.option(bytes(40), { nil: undefined }),
+        bytes(700),
+        async (key, nonce, aad, plaintext) => {
+          const ct = await cs.hpke.encryptAead(key, nonce, aad, plaintext);
+          expect(await e.hpke.encryptAead(key, nonce, aad, plaintext)).toEqual(ct);
+          expect(await e.hpke.decryptAead(key, nonce, aad, ct)).toEqual(plaintext);
+          expect(await cs.hpke.decryptAead(key, nonce, aad, await e.hpke.encryptAead(key, nonce, aad, plaintext))).toEqual(plaintext);
+          const bad = ct.slice();
+          bad[bad.length - 1]! ^= 1;
+          await expect(e.hpke.decryptAead(key, nonce, aad, bad)).rejects.toBeInstanceOf(CryptoError);
+          await expect(cs.hpke.decryptAead(key, nonce, aad, bad)).rejects.toBeInstanceOf(CryptoError);
+        },
+      ),
+      { numRuns: 80 },
+    );
+    const key = new Uint8Array(16).fill(1);
+    const nonce = new Uint8Array(12).fill(2);
+    const ct = aes128GcmEncrypt(key, nonce, new Uint8Array([9]), new Uint8Array([1, 2, 3]));
+    expect(() => aes128GcmDecrypt(key, nonce, new Uint8Array([8]), ct)).toThrow(); // other AAD
+    expect(() => aes128GcmDecrypt(key, nonce, new Uint8Array([9]), ct.subarray(0, 15))).toThrow(/shorter than its tag/);
+    await expect(e.hpke.encryptAead(new Uint8Array(15), nonce, undefined, ct)).rejects.toThrow(); // bad key length
+  });
+
+  it("the engine suite keeps ts-mls's HPKE key handling, RNG and id", async () => {
+    const cs = await getMarmotCiphersuite();
+    const e = engineCiphersuite(cs);
+    for (const k of ["seal", "open", "importPrivateKey", "importPublicKey", "exportPublicKey", "exportPrivateKey", "deriveKeyPair", "generateKeyPair", "exportSecret", "importSecret"] as const) {
+      expect(e.hpke[k], k).toBe(cs.hpke[k]);
+    }
+    expect(e.hpke.encryptAead).not.toBe(cs.hpke.encryptAead);
     expect(e.rng).toBe(cs.rng);
     expect(e.id).toBe(cs.id);
     expect(e.hash).toBe(syncSha256);
