@@ -23,6 +23,7 @@ import { toJson, writeRunReport } from "../report/write.ts";
 import { describeImport, judgeMdkVector, listMdkVectorFiles, loadMdkVector, resolveMdkVectorDir } from "../scenarios/import-mdk.ts";
 import { loadScenarioFile } from "../scenarios/loader.ts";
 import { intOption } from "./options.ts";
+import { withDeterminismCheck } from "../report/determinism.ts";
 import type { CatalogueEntry, CatalogueParams } from "../scenarios/catalogue/index.ts";
 import type { Scenario } from "../scenarios/types.ts";
 
@@ -49,6 +50,7 @@ interface RunCliOptions {
   workers?: string;
   workerHangMs?: number;
   blossom?: string;
+  checkDeterminism?: boolean;
 }
 
 function parseWorkers(value: string | undefined): number | "auto" {
@@ -252,6 +254,7 @@ export function register(program: Command): void {
     .option("--blossom <url>", "use this Blossom server (http:// or https://) for media instead of the harness's own; scenarios with Blossom faults are then refused")
     .option("--workers <n>", "engine worker threads: 0 = all engines in-process; auto (default) = cores - 1 from 20 agents on, on 3+ cores, else 0")
     .option("--worker-hang-ms <ms>", "with workers: a worker that leaves calls unanswered this long ends the run with ENGINE_WORKER_HUNG (default 120000)", intOption("worker-hang-ms", 1))
+    .option("--check-determinism", "run every scenario twice with its seed and add a \"determinism\" check: fails when the second history departs from the first")
     .action(async (names: string[], o: RunCliOptions) => {
       let profile: ProtocolProfile | undefined;
       try {
@@ -263,7 +266,9 @@ export function register(program: Command): void {
       const members = o.members ? parsePositiveInt(o.members, "--members") : undefined;
       const relayUrls = (o.relay ?? []).map(checkRelayUrl);
       const reportDir = o.report ?? defaultReportDir();
-      const run = await defaultRun();
+      if (o.checkDeterminism && o.random !== undefined) throw new CliInputError("BAD_OPTION", "--check-determinism runs named scenarios twice; a random campaign (--random) already replays its failures");
+      const plainRun = await defaultRun();
+      const run = o.checkDeterminism ? withDeterminismCheck(plainRun) : plainRun;
       if (o.random !== undefined) {
         process.exitCode = await runRandom(o, run, reportDir, profile);
         return;
