@@ -225,6 +225,18 @@ export function firstDivergence(recorded: readonly HistoryEntry[], replayed: rea
   return undefined;
 }
 
+/**
+ * How a second history stands to a first: the same in structure (normalised as for the structural
+ * digest), the same byte for byte, and where it first departs: in structure if it does, else in
+ * bytes (undefined when they are the same byte for byte).
+ */
+export function compareHistories(first: readonly HistoryEntry[], second: readonly HistoryEntry[]): { sameStructure: boolean; sameBytes: boolean; divergence?: HistoryDivergence } {
+  const structural = firstDivergence(first, second, "structural");
+  if (structural) return { sameStructure: false, sameBytes: false, divergence: structural };
+  const bytes = firstDivergence(first, second, "exact");
+  return bytes ? { sameStructure: true, sameBytes: false, divergence: bytes } : { sameStructure: true, sameBytes: true };
+}
+
 /** One line naming an entry: `#seq actor op/type`. */
 export function describeEntry(e: HistoryEntry | undefined): string {
   return e === undefined ? "(end of history)" : `#${e.seq} ${e.actor} ${e.op}/${e.type}`;

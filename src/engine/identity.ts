@@ -70,8 +70,9 @@ export function getMarmotCiphersuite(): Promise<CiphersuiteImpl> {
 let engineSuitePromise: Promise<CiphersuiteImpl> | undefined;
 
 /**
- * The suite the engine runs ts-mls on: ciphersuite 0x0001 with synchronous SHA-256/HMAC/HKDF and
- * OpenSSL Ed25519 with cached key objects (src/engine/sync-primitives.ts), byte-equal to the default.
+ * The suite the engine runs ts-mls on: ciphersuite 0x0001 with synchronous SHA-256/HMAC/HKDF, OpenSSL
+ * Ed25519 with cached key objects and OpenSSL AES-128-GCM for the MLS AEAD (src/engine/sync-primitives.ts),
+ * byte-equal to the default.
  */
 export function getEngineCiphersuite(): Promise<CiphersuiteImpl> {
   if (engineSuitePromise === undefined) {

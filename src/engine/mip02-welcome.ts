@@ -33,7 +33,6 @@ export class WelcomeError extends HarnessError {}
 
 export type RandomBytes = (n: number) => Uint8Array;
 
-
 export interface WelcomeRumorParams {
   inviterPubkey: Hex;
   welcome: MlsWelcomeMessage;

@@ -37,12 +37,6 @@ const CURVE_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd03641
 let backend: EcdhBackend | undefined;
 let fallbackReason: string | undefined;
 
-function scalarOf(sk: Uint8Array): bigint {
-  let v = 0n;
-  for (const b of sk) v = (v << 8n) | BigInt(b);
-  return v;
-}
-
 /** The group order n, big-endian: a 32-byte scalar is below n when it sorts before these bytes. */
 const CURVE_N_BYTES = Uint8Array.from(Buffer.from(CURVE_N.toString(16).padStart(64, "0"), "hex"));
 
@@ -60,8 +54,7 @@ export function isValidSecretKey(sk: Uint8Array): boolean {
 
 function checkSecretKey(sk: Uint8Array): void {
   if (!(sk instanceof Uint8Array) || sk.length !== 32) throw new Nip44KeyError("NIP44_BAD_SECRET_KEY", "a NIP-44 secret key must be 32 bytes");
-  const v = scalarOf(sk);
-  if (v === 0n || v >= CURVE_N) throw new Nip44KeyError("NIP44_BAD_SECRET_KEY", "secret key is not a valid secp256k1 scalar (0 or not below the group order)");
+  if (!isValidSecretKey(sk)) throw new Nip44KeyError("NIP44_BAD_SECRET_KEY", "secret key is not a valid secp256k1 scalar (0 or not below the group order)");
 }
 
 function checkPubkey(pubkeyHex: string): void {

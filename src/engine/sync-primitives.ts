@@ -107,25 +107,40 @@ export function aes128GcmDecrypt(key: Uint8Array, nonce: Uint8Array, aad: Uint8A
   return u8(Buffer.concat([d.update(ciphertext.subarray(0, ciphertext.length - GCM_TAG_BYTES)), d.final()]));
 }
 
+/** OpenSSL key objects by an id, least recently used dropped past `limit`. */
+class KeyObjectCache {
+  private readonly map = new Map<string, KeyObject>();
+  constructor(private readonly limit: number) {}
+
+  get(id: string): KeyObject | undefined {
+    const key = this.map.get(id);
+    if (key !== undefined) {
+      this.map.delete(id);
+      this.map.set(id, key);
+    }
+    return key;
+  }
+
+  set(id: string, key: KeyObject): void {
+    this.map.set(id, key);
+    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as string);
+  }
+}
+
 // DER SubjectPublicKeyInfo header of an Ed25519 public key (RFC 8410): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
 const ED25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
-const KEY_CACHE_LIMIT = 256;
-const keyCache = new Map<string, KeyObject>();
+/** Public key objects by the key's hex. */
+const publicKeys = new KeyObjectCache(256);
 
 function ed25519PublicKey(raw: Uint8Array): KeyObject {
   const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex");
-  let key = keyCache.get(id);
-  if (key !== undefined) {
-    keyCache.delete(id);
-    keyCache.set(id, key);
-    return key;
-  }
+  let key = publicKeys.get(id);
+  if (key !== undefined) return key;
   const der = new Uint8Array(ED25519_SPKI_PREFIX.length + 32);
   der.set(ED25519_SPKI_PREFIX);
   der.set(raw, ED25519_SPKI_PREFIX.length);
   key = createPublicKey({ key: Buffer.from(der), format: "der", type: "spki" });
-  keyCache.set(id, key);
-  if (keyCache.size > KEY_CACHE_LIMIT) keyCache.delete(keyCache.keys().next().value as string);
+  publicKeys.set(id, key);
   return key;
 }
 
@@ -144,16 +159,11 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signat
 
 // PKCS#8 DER header of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
 const ED25519_PKCS8_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
-const SIGN_KEY_CACHE_LIMIT = 1024;
-const signKeyCache = new Map<string, KeyObject>();
+/** Private key objects by a SHA-256 of the key bytes (the secret itself is never a map key). */
+const signKeys = new KeyObjectCache(1024);
 
 function signKeyId(signKey: Uint8Array): string {
   return createHash("sha256").update(signKey).digest("base64");
-}
-
-function rememberSignKey(id: string, key: KeyObject): void {
-  signKeyCache.set(id, key);
-  if (signKeyCache.size > SIGN_KEY_CACHE_LIMIT) signKeyCache.delete(signKeyCache.keys().next().value as string);
 }
 
 /**
@@ -163,12 +173,8 @@ function rememberSignKey(id: string, key: KeyObject): void {
  */
 function ed25519PrivateKey(signKey: Uint8Array): KeyObject {
   const id = signKeyId(signKey);
-  let key = signKeyCache.get(id);
-  if (key !== undefined) {
-    signKeyCache.delete(id);
-    signKeyCache.set(id, key);
-    return key;
-  }
+  let key = signKeys.get(id);
+  if (key !== undefined) return key;
   let der: Uint8Array = signKey;
   if (signKey.length === 32) {
     der = new Uint8Array(ED25519_PKCS8_PREFIX.length + 32);
@@ -177,7 +183,7 @@ function ed25519PrivateKey(signKey: Uint8Array): KeyObject {
   }
   key = createPrivateKey({ key: Buffer.from(der.buffer, der.byteOffset, der.byteLength), format: "der", type: "pkcs8" });
   if (key.asymmetricKeyType !== "ed25519") throw new TypeError(`not an Ed25519 private key (${key.asymmetricKeyType ?? "unknown type"})`);
-  rememberSignKey(id, key);
+  signKeys.set(id, key);
   return key;
 }
 
@@ -202,7 +208,7 @@ export function generateEd25519(): { signKey: Uint8Array; publicKey: Uint8Array 
   const signKey = base64UrlBytes(jwk.d);
   const publicKey = base64UrlBytes(jwk.x);
   if (signKey.length !== 32 || publicKey.length !== 32) throw new Error("OpenSSL returned an Ed25519 key of an unexpected size");
-  rememberSignKey(signKeyId(signKey), privateKey);
+  signKeys.set(signKeyId(signKey), privateKey);
   return { signKey, publicKey };
 }
 

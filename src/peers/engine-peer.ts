@@ -45,7 +45,6 @@ export const ENGINE_PEER_IMPLEMENTATION = "marmot-harness-engine";
 
 export class EnginePeerError extends HarnessError {}
 
-
 export interface EnginePeerDeps {
   engineFactory: EngineFactory;
   /** Open a relay connection (WebSocket in the CLI). */

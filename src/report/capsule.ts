@@ -53,8 +53,6 @@ export interface Capsule {
   result?: ScenarioResult;
   /** Structural SHA-256 of the schedule: a replay with the same digest repeated the run's structure. */
   digest: string;
-  /** Byte-for-byte SHA-256 of the schedule: a replay with the same one repeated every event byte. */
-  exactDigest: string;
 }
 
 export interface WriteCapsuleInput {
@@ -125,5 +123,5 @@ export async function readCapsule(dir: string): Promise<Capsule> {
   const trace = traceText !== undefined ? parseCapture(traceText).records : [];
   const resultText = await readText(dir, CAPSULE_FILES.result, false);
   const result = resultText !== undefined ? parseJsonFile<ScenarioResult>(dir, CAPSULE_FILES.result, resultText) : undefined;
-  return { dir, scenario: { ...scenario, seed }, seed, schedule, trace, result, digest: historyDigest(schedule), exactDigest: historyDigest(schedule, "exact") };
+  return { dir, scenario: { ...scenario, seed }, seed, schedule, trace, result, digest: historyDigest(schedule) };
 }

@@ -7,7 +7,7 @@
  * On the wall clock (real or WebSocket relays, out-of-process peers) timings differ from run to run
  * by nature, so the check is not applicable there and says so.
  */
-import { describeEntry, firstDivergence, type HistoryEntry } from "../history.ts";
+import { compareHistories, describeEntry, type HistoryEntry } from "../history.ts";
 import type { RunOutcome } from "../scenarios/runner.ts";
 import { addChecks, type RunFn } from "./run-set.ts";
 import type { CheckResult, ScenarioResult } from "./types.ts";
@@ -16,20 +16,19 @@ export const DETERMINISM_CHECK = "determinism";
 
 /** The "determinism" check over two histories of the same scenario and seed. */
 export function determinismCheck(first: readonly HistoryEntry[], second: readonly HistoryEntry[]): CheckResult {
-  const parted = firstDivergence(first, second, "structural");
-  if (parted) {
+  const { sameStructure, divergence: d } = compareHistories(first, second);
+  if (!sameStructure && d) {
     return {
       name: DETERMINISM_CHECK,
       verdict: "fail",
-      message: `the same seed gave another history: the second run departs from entry ${parted.index} (first run ${describeEntry(parted.recorded)}, second run ${describeEntry(parted.replayed)})`,
+      message: `the same seed gave another history: the second run departs from entry ${d.index} (first run ${describeEntry(d.recorded)}, second run ${describeEntry(d.replayed)})`,
     };
   }
-  const bytes = firstDivergence(first, second, "exact");
-  if (bytes) {
+  if (d) {
     return {
       name: DETERMINISM_CHECK,
       verdict: "pass",
-      message: `the same seed gave the same history in structure (${first.length} entries); the bytes differ from entry ${bytes.index} (${describeEntry(bytes.recorded)}): a loopback port or a foreign peer's own randomness in the traffic`,
+      message: `the same seed gave the same history in structure (${first.length} entries); the bytes differ from entry ${d.index} (${describeEntry(d.recorded)}): a loopback port or a foreign peer's own randomness in the traffic`,
     };
   }
   return { name: DETERMINISM_CHECK, verdict: "pass", message: `the same seed gave the same history, byte for byte (${first.length} entries)` };

@@ -5,7 +5,7 @@
  * and sizes in the same order); "byteIdentical" that it is the same byte for byte (every event,
  * id and signature: what seeded engines give unless a loopback port or a foreign peer enters).
  */
-import { describeEntry, firstDivergence, type HistoryDivergence } from "../history.ts";
+import { compareHistories, describeEntry, type HistoryDivergence } from "../history.ts";
 import type { RunOutcome } from "../scenarios/runner.ts";
 import { readCapsule, type Capsule } from "./capsule.ts";
 import { addChecks, type RunFn } from "./run-set.ts";
@@ -57,11 +57,12 @@ export async function replayCapsule(
   });
   let result = outcome.result;
   if (opts.judge) result = addChecks(result, await opts.judge(capsule, outcome));
-  // The structural digest sorts keys, so the in-memory history digests as its JSONL trace did.
-  const identical = capsule.schedule.length > 0 && outcome.history.digest() === capsule.digest;
-  const byteIdentical = identical && outcome.history.digest("exact") === capsule.exactDigest;
+  // Entries compare as canonical JSON (keys sorted), so the in-memory history compares as its JSONL trace did.
+  const cmp = capsule.schedule.length > 0 ? compareHistories(capsule.schedule, outcome.history.entries) : undefined;
+  const identical = cmp?.sameStructure ?? false;
+  const byteIdentical = cmp?.sameBytes ?? false;
+  const divergence = cmp?.divergence;
   const { reproduced, why } = compareRuns(capsule.result, result);
-  const divergence = capsule.schedule.length === 0 || byteIdentical ? undefined : firstDivergence(capsule.schedule, outcome.history.entries, identical ? "exact" : "structural");
   const at = divergence ? ` from entry ${divergence.index} (recorded ${describeEntry(divergence.recorded)}, replayed ${describeEntry(divergence.replayed)})` : "";
   const sameness = byteIdentical
     ? "; history identical to the capsule's schedule, byte for byte"

@@ -298,7 +298,6 @@ export class ScenarioRun {
     return value as T;
   }
 
-  /** Deliver everything in flight and let agents process it, until nothing moves. */
   /** Wall clock: poll until some agent has work (true) or `ms` pass without any (false). */
   private async waitForAgentWork(ms: number): Promise<boolean> {
     const until = Date.now() + ms;
@@ -309,6 +308,7 @@ export class ScenarioRun {
     }
   }
 
+  /** Deliver everything in flight and let agents process it, until nothing moves. */
   private async settle(untilMs?: number): Promise<void> {
     if (!this.scheduler) {
       // real relays: process work until no agent has had any for a quiet period

@@ -97,6 +97,30 @@ const story = () =>
     .assert("g", { members: ["alice", "bob", "dave", "frank"] })
     .build();
 
+/**
+ * Runs the story on two workers, has `inject` fault dave's worker at step 3, and checks that the run
+ * ends with `code` naming dave, keeps what was recorded before (the invite's commit, the runner's
+ * closing entry), and runs no later step.
+ */
+async function runWithWorkerFault(inject: (pool: EngineWorkerPool) => void, code: string, opts: { workerHangMs?: number } = {}): Promise<void> {
+  let pool: EngineWorkerPool | undefined;
+  const { result, history } = await runScenario(story(), {
+    workers: 2,
+    ...opts,
+    onWorkerPool: (p) => (pool = p),
+    onStep: (i) => {
+      if (i === 3 && pool) inject(pool);
+    },
+  });
+  expect(result.verdict).toBe("error");
+  const text = result.failures.join("\n");
+  expect(text).toMatch(new RegExp(code));
+  expect(text).toMatch(/dave/);
+  expect(history.entries.some((e) => e.op === "commit" && e.type === "ok" && e.data.action === "invite")).toBe(true);
+  expect(history.entries.at(-1)).toMatchObject({ actor: "runner", op: "run" });
+  expect(result.steps.length).toBeLessThan(story().steps.length);
+}
+
 /** What must not depend on where engines run: who did what, with which outcome, at which epoch. */
 function shape(entries: readonly HistoryEntry[]): string[] {
   return entries
@@ -128,23 +152,8 @@ describe("runs with engine workers", () => {
   }, 120_000);
 
   it("end with ENGINE_WORKER_HUNG naming the agent when a worker stops answering, and keep what was recorded", async () => {
-    let pool: EngineWorkerPool | undefined;
     const t0 = performance.now();
-    const { result, history } = await runScenario(story(), {
-      workers: 2,
-      workerHangMs: 1500,
-      onWorkerPool: (p) => (pool = p),
-      onStep: (i) => {
-        if (i === 3) pool?.hangWorkerOf("dave");
-      },
-    });
-    expect(result.verdict).toBe("error");
-    const text = result.failures.join("\n");
-    expect(text).toMatch(/ENGINE_WORKER_HUNG/);
-    expect(text).toMatch(/dave/);
-    expect(history.entries.some((e) => e.op === "commit" && e.type === "ok" && e.data.action === "invite")).toBe(true);
-    expect(history.entries.at(-1)).toMatchObject({ actor: "runner", op: "run" });
-    expect(result.steps.length).toBeLessThan(story().steps.length);
+    await runWithWorkerFault((pool) => pool.hangWorkerOf("dave"), "ENGINE_WORKER_HUNG", { workerHangMs: 1500 });
     // ended by the watchdog, not by the test's own timeout
     expect(performance.now() - t0).toBeLessThan(60_000);
   }, 120_000);
@@ -154,22 +163,6 @@ describe("runs with engine workers", () => {
   });
 
   it("end with a typed error naming the agent when a worker crashes, and do not hang", async () => {
-    let pool: EngineWorkerPool | undefined;
-    const { result, history } = await runScenario(story(), {
-      workers: 2,
-      onWorkerPool: (p) => (pool = p),
-      onStep: (i) => {
-        if (i === 3) pool?.crashWorkerOf("dave");
-      },
-    });
-    expect(result.verdict).toBe("error");
-    const text = result.failures.join("\n");
-    expect(text).toMatch(/ENGINE_WORKER_CRASHED/);
-    expect(text).toMatch(/dave/);
-    // what was recorded before the crash is kept
-    expect(history.entries.some((e) => e.op === "commit" && e.type === "ok" && e.data.action === "invite")).toBe(true);
-    expect(history.entries.at(-1)).toMatchObject({ actor: "runner", op: "run" });
-    // later steps did not run
-    expect(result.steps.length).toBeLessThan(story().steps.length);
+    await runWithWorkerFault((pool) => pool.crashWorkerOf("dave"), "ENGINE_WORKER_CRASHED");
   }, 120_000);
 });
